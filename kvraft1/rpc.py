@@ -1,0 +1,49 @@
+"""RPC types of the versioned key/value service (Go: kvsrv1/rpc).
+
+Usage:
+    from kvraft1 import rpc
+    args = rpc.PutArgs(Key="k", Value="v", Version=0)
+    reply = rpc.PutReply()
+    ok = clnt.Call(server, "KVServer.Put", args, reply)   # reply.Err is then rpc.OK, rpc.ErrVersion, ...
+
+Err values are plain strings, as Go's `type Err string`; Tversion is an int.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Err = str
+Tversion = int
+
+OK: Err = "OK"
+ErrNoKey: Err = "ErrNoKey"
+ErrVersion: Err = "ErrVersion"
+# Returned by the Clerk only: a resent Put got ErrVersion, so it may or may not have run.
+ErrMaybe: Err = "ErrMaybe"
+ErrWrongLeader: Err = "ErrWrongLeader"
+ErrWrongGroup: Err = "ErrWrongGroup"
+
+
+@dataclass
+class PutArgs:
+    Key: str = ""
+    Value: str = ""
+    Version: Tversion = 0
+
+
+@dataclass
+class PutReply:
+    Err: Err = ""
+
+
+@dataclass
+class GetArgs:
+    Key: str = ""
+
+
+@dataclass
+class GetReply:
+    Value: str = ""
+    Version: Tversion = 0
+    Err: Err = ""
