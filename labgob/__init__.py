@@ -1,1 +1,480 @@
-"""(placeholder: being written)"""
+"""labgob: the labs' serializer (Go's labgob/encoding/gob, on msgpack).
+
+Usage (the Go names and shapes):
+
+    labgob.Register(LogEntry)                 # every class that crosses labrpc or a Persister
+    labgob.RegisterName("raft.Entry", Entry)  # when two classes would share a name
+
+    w = io.BytesIO()
+    e = labgob.NewEncoder(w)
+    e.Encode(currentTerm)
+    e.Encode(log)
+    data = w.getvalue()
+
+    d = labgob.NewDecoder(io.BytesIO(data))
+    currentTerm = d.Decode()
+    log = d.Decode()
+    d.Decode(reply)          # decode *into* an existing object, in place (labrpc replies)
+
+Values: None, bool, int (any size), float, str, bytes, list, tuple, dict and
+instances of registered classes (dataclasses, classes with annotations, plain
+classes), nested.  A decoded value never shares an object with the encoded one.
+
+Wire format: one msgpack object per Encode.  A registered class instance is a
+msgpack ExtType holding its field values in declaration order, no field names;
+the first time a class appears in an encoder's stream its registered name is
+sent, later occurrences send a small index into the stream's type table (the
+way gob sends a type descriptor once per stream).
+
+Go's two warnings are kept and counted in the module global `errorCount`:
+  * a field whose name starts with "_" (the analogue of Go's lower-case field)
+    is NOT transmitted; each class is warned about once per process;
+  * decoding into an object that holds non-default bool/int/float/str fields
+    (a reused RPC reply) is counted every time, printed only while
+    errorCount < 1.
+
+Errors raise LabgobError, naming the type or the offset and the fix.  Decoding
+never runs code from the data and never builds an unregistered class: objects
+are made with object.__new__ and their fields are filled directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import operator
+import sys
+import threading
+from typing import Any
+
+import msgpack
+
+__all__ = [
+    "LabgobError", "LabEncoder", "LabDecoder", "NewEncoder", "NewDecoder",
+    "Register", "RegisterName", "dumps", "loads", "zero_instance",
+]
+
+# msgpack ext codes.
+_EXT_NEW_CLASS = 1    # payload: [registered name, field values...]
+_EXT_OLD_CLASS = 2    # payload: [stream type index, field values...]
+_EXT_TUPLE = 3        # payload: msgpack array
+_EXT_BIGINT = 4       # payload: two's-complement big-endian bytes
+_EXT_PAIRS_NEW = 5    # plain class: [name, k1, v1, k2, v2, ...]
+_EXT_PAIRS_OLD = 6    # plain class: [index, k1, v1, ...]
+
+_INT64_MIN = -(1 << 63)
+_UINT64_MAX = (1 << 64) - 1
+_PRIMITIVES = (type(None), bool, int, float, str, bytes)
+_FAST_TYPES = frozenset({type(None), bool, float, str, bytes})
+
+_mu = threading.Lock()   # guards the registry, `checked`, errorCount
+errorCount = 0           # read by the tests, like Go's labgob.errorCount
+_checked: set[type] = set()
+_by_name: dict[str, "_ClassInfo"] = {}
+_by_class: dict[type, "_ClassInfo"] = {}
+
+
+class LabgobError(ValueError):
+    """Bad input to labgob: unregistered class, corrupt or truncated bytes, misuse."""
+
+
+def _zero_for_annotation(ann: Any) -> Any:
+    """Go's zero value for a field, guessed from its annotation (a type or a string)."""
+    name = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
+    name = name.split("[", 1)[0].strip().lower()
+    return {"int": 0, "str": "", "bool": False, "float": 0.0, "bytes": b"",
+            "list": [], "dict": {}, "tuple": ()}.get(name)
+
+
+class _ClassInfo:
+    """How one registered class goes on the wire."""
+
+    __slots__ = ("cls", "name", "fixed", "wire", "getter", "hidden",
+                 "defaults", "factories", "has_dict", "init_ok")
+
+    def __init__(self, cls: type, name: str):
+        self.cls = cls
+        self.name = name
+        self.has_dict = not hasattr(cls, "__slots__") or "__dict__" in _slot_names(cls)
+        self.defaults: dict[str, Any] = {}    # value for fields that are not sent
+        self.factories: dict[str, Any] = {}   # dataclass default_factory of unsent fields
+        self.init_ok: bool | None = None      # whether cls() works (labrpc fresh replies)
+        names = _declared_fields(cls)
+        self.fixed = names is not None
+        if not self.fixed:
+            self.wire, self.hidden, self.getter = (), (), None
+            return
+        self.wire = tuple(n for n in names if not n.startswith("_"))
+        self.hidden = tuple(n for n in names if n.startswith("_"))
+        if len(self.wire) == 1:
+            one = operator.attrgetter(self.wire[0])
+            self.getter = lambda obj: (one(obj),)
+        elif self.wire:
+            self.getter = operator.attrgetter(*self.wire)
+        else:
+            self.getter = lambda obj: ()
+        self._collect_defaults(names)
+
+    def _collect_defaults(self, names: list[str]) -> None:
+        cls = self.cls
+        if dataclasses.is_dataclass(cls):
+            for f in dataclasses.fields(cls):
+                if f.default is not dataclasses.MISSING:
+                    self.defaults[f.name] = f.default
+                elif f.default_factory is not dataclasses.MISSING:
+                    self.factories[f.name] = f.default_factory
+                else:
+                    self.defaults[f.name] = _zero_for_annotation(f.type)
+            return
+        anns = _annotations(cls)
+        for n in names:
+            if n in cls.__dict__ or any(n in b.__dict__ for b in cls.__mro__[1:]):
+                continue  # a class attribute already supplies the default
+            self.defaults[n] = _zero_for_annotation(anns.get(n))
+
+
+def _slot_names(cls: type) -> set[str]:
+    out: set[str] = set()
+    for b in cls.__mro__:
+        s = b.__dict__.get("__slots__", ())
+        out.update((s,) if isinstance(s, str) else s)
+    return out
+
+
+def _annotations(cls: type) -> dict[str, Any]:
+    anns: dict[str, Any] = {}
+    for b in reversed(cls.__mro__):
+        for n, a in b.__dict__.get("__annotations__", {}).items():
+            if "ClassVar" in (a if isinstance(a, str) else repr(a)):
+                continue
+            anns[n] = a
+    return anns
+
+
+def _declared_fields(cls: type) -> list[str] | None:
+    """Field names in order for dataclasses/annotated classes; None for plain classes."""
+    if dataclasses.is_dataclass(cls):
+        return [f.name for f in dataclasses.fields(cls)]
+    anns = _annotations(cls)
+    return list(anns) if anns else None
+
+
+def _warn_hidden(info: _ClassInfo, names) -> None:
+    """Go's checkType: complain once per class about fields that will not be sent."""
+    global errorCount
+    with _mu:
+        if info.cls in _checked:
+            return
+        _checked.add(info.cls)
+        bad = [n for n in names if n.startswith("_")]
+        errorCount += len(bad)
+    for n in bad:
+        print(f"labgob error: field {n} of {info.name} starts with '_' (Go's lower-case field): "
+              f"it is not sent in RPC or persist/snapshot, which will break your Raft",
+              file=sys.stderr)
+
+
+def Register(value: Any) -> None:
+    """Register a class (or an instance's class) under its __qualname__."""
+    cls = value if isinstance(value, type) else type(value)
+    RegisterName(cls.__qualname__, cls)
+
+
+def RegisterName(name: str, value: Any) -> None:
+    """Register a class under an explicit name; idempotent for the same class and name."""
+    cls = value if isinstance(value, type) else type(value)
+    if not isinstance(name, str) or not name:
+        raise LabgobError(f"RegisterName: name must be a non-empty str, got {name!r}")
+    if cls in _PRIMITIVES or cls in (list, tuple, dict):
+        return  # built-ins need no registration, as in Go
+    with _mu:
+        old = _by_name.get(name)
+        if old is not None and old.cls is not cls:
+            raise LabgobError(
+                f"labgob: two classes are named {name!r} ({old.cls.__module__}.{old.cls.__qualname__} "
+                f"and {cls.__module__}.{cls.__qualname__}); give one another name with "
+                f"labgob.RegisterName('unique.name', cls)")
+        mine = _by_class.get(cls)
+        if mine is not None:
+            if mine.name != name:
+                raise LabgobError(f"labgob: {cls.__qualname__} is already registered as {mine.name!r}, "
+                                  f"cannot register it again as {name!r}")
+            return
+        info = _ClassInfo(cls, name)
+        _by_name[name] = info
+        _by_class[cls] = info
+    if info.fixed:
+        _warn_hidden(info, info.wire + info.hidden)
+
+
+def _info_for(cls: type) -> _ClassInfo:
+    info = _by_class.get(cls)
+    if info is None:
+        raise LabgobError(f"labgob: cannot encode an instance of unregistered class "
+                          f"{cls.__module__}.{cls.__qualname__}; call labgob.Register({cls.__qualname__})")
+    return info
+
+
+def _bigint_bytes(v: int) -> bytes:
+    return v.to_bytes((v.bit_length() + 8) // 8, "big", signed=True)
+
+
+class LabEncoder:
+    """Writes a stream of values to a binary writer; see the module docstring."""
+
+    def __init__(self, w: Any):
+        self._w = w
+        self._types: dict[type, int] = {}   # class -> index in this stream's type table
+        self._packers: list[msgpack.Packer] = []
+        self._depth = 0
+
+    def Encode(self, v: Any) -> None:
+        self._w.write(self._pack(v))
+
+    def EncodeValue(self, v: Any) -> None:
+        self.Encode(v)
+
+    def _pack(self, v: Any) -> bytes:
+        # msgpack's Packer is not re-entrant, so each nesting depth of
+        # registered objects gets its own.
+        d = self._depth
+        if d == len(self._packers):
+            self._packers.append(msgpack.Packer(default=self._default, strict_types=True,
+                                                use_bin_type=True, autoreset=True))
+        self._depth = d + 1
+        try:
+            return self._packers[d].pack(v)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, LabgobError):
+                raise
+            raise LabgobError(f"labgob: cannot encode {type(v).__qualname__}: {exc}") from exc
+        finally:
+            self._depth = d
+
+    def _default(self, obj: Any) -> msgpack.ExtType:
+        cls = type(obj)
+        if cls is tuple:
+            return msgpack.ExtType(_EXT_TUPLE, self._pack(list(obj)))
+        if cls is int:
+            return msgpack.ExtType(_EXT_BIGINT, _bigint_bytes(obj))
+        info = _info_for(cls)
+        if info.fixed:
+            body = list(info.getter(obj))
+            new, old = _EXT_NEW_CLASS, _EXT_OLD_CLASS
+        else:
+            d = getattr(obj, "__dict__", None)
+            if d is None:
+                raise LabgobError(f"labgob: {info.name} has neither annotations nor __dict__; "
+                                  f"make it a dataclass")
+            if cls not in _checked:
+                _warn_hidden(info, list(d))
+            body = [x for k, v in d.items() if not k.startswith("_") for x in (k, v)]
+            new, old = _EXT_PAIRS_NEW, _EXT_PAIRS_OLD
+        idx = self._types.get(cls)
+        if idx is None:
+            payload = self._pack([info.name] + body)
+            # Indices are assigned after the fields are packed (post-order),
+            # exactly as the decoder assigns them after unpacking.
+            self._types.setdefault(cls, len(self._types))
+            return msgpack.ExtType(new, payload)
+        return msgpack.ExtType(old, self._pack([idx] + body))
+
+
+class LabDecoder:
+    """Reads the values a LabEncoder wrote, in order; see the module docstring."""
+
+    def __init__(self, r: Any):
+        self._r = r
+        self._types: list[_ClassInfo] = []
+        self._seen: set[type] = set()
+        self._unpacker = msgpack.Unpacker(r, ext_hook=self._ext, strict_map_key=False,
+                                          raw=False, use_list=True)
+
+    def Decode(self, into: Any = None) -> Any:
+        """The next value; with `into`, fill that object in place and return it."""
+        if into is not None:
+            _check_default(into)
+        try:
+            v = self._unpacker.unpack()
+        except msgpack.OutOfData:
+            off = self._unpacker.tell()
+            raise LabgobError(f"labgob: no complete value at offset {off}: the data is truncated "
+                              f"or was not written by as many Encode calls") from None
+        except LabgobError:
+            raise
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            raise LabgobError(f"labgob: corrupt data near offset {self._unpacker.tell()}: {exc}") from None
+        if into is not None:
+            _fill(into, v)
+            return into
+        return v
+
+    def _unpack_payload(self, data: bytes) -> Any:
+        return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False, raw=False,
+                               use_list=True)
+
+    def _ext(self, code: int, data: bytes) -> Any:
+        if code == _EXT_BIGINT:
+            return int.from_bytes(data, "big", signed=True)
+        if code == _EXT_TUPLE:
+            v = self._unpack_payload(data)
+            if type(v) is not list:
+                raise LabgobError("labgob: corrupt tuple")
+            return tuple(v)
+        if code in (_EXT_NEW_CLASS, _EXT_PAIRS_NEW, _EXT_OLD_CLASS, _EXT_PAIRS_OLD):
+            v = self._unpack_payload(data)
+            if type(v) is not list or not v:
+                raise LabgobError("labgob: corrupt class instance")
+            info = self._class_of(code, v[0])
+            if info.fixed != (code in (_EXT_NEW_CLASS, _EXT_OLD_CLASS)):
+                raise LabgobError(f"labgob: {info.name} was sent in a different shape than it is "
+                                  f"registered here")
+            return _build(info, v)
+        raise LabgobError(f"labgob: unknown msgpack ext code {code}: data not written by labgob")
+
+    def _class_of(self, code: int, tag: Any) -> _ClassInfo:
+        if code in (_EXT_NEW_CLASS, _EXT_PAIRS_NEW):
+            if type(tag) is not str:
+                raise LabgobError("labgob: corrupt class name")
+            info = _by_name.get(tag)
+            if info is None:
+                raise LabgobError(f"labgob: cannot decode unregistered class {tag!r}; "
+                                  f"call labgob.Register({tag.rsplit('.', 1)[-1]}) in the receiver too")
+            if info.cls not in self._seen:
+                self._seen.add(info.cls)
+                self._types.append(info)
+            return info
+        if type(tag) is not int or not 0 <= tag < len(self._types):
+            raise LabgobError(f"labgob: corrupt data: type index {tag!r} not in this stream")
+        return self._types[tag]
+
+
+def _build(info: _ClassInfo, v: list) -> Any:
+    """An instance of a registered class without running its __init__."""
+    cls = info.cls
+    obj = object.__new__(cls)
+    if info.fixed:
+        if len(v) - 1 != len(info.wire):
+            raise LabgobError(f"labgob: corrupt data: {info.name} needs {len(info.wire)} fields, "
+                              f"got {len(v) - 1}")
+        pairs = zip(info.wire, v[1:])
+    else:
+        if len(v) % 2 != 1 or not all(type(k) is str for k in v[1::2]):
+            raise LabgobError(f"labgob: corrupt data for {info.name}")
+        pairs = zip(v[1::2], v[2::2])
+    if info.has_dict:
+        d = obj.__dict__
+        d.update(pairs)
+        for n, dv in info.defaults.items():
+            if n not in d:
+                d[n] = _copy_default(dv)
+        for n, f in info.factories.items():
+            if n not in d:
+                d[n] = f()
+    else:
+        for n, x in pairs:
+            object.__setattr__(obj, n, x)
+        for n, dv in info.defaults.items():
+            if n not in info.wire:
+                object.__setattr__(obj, n, _copy_default(dv))
+        for n, f in info.factories.items():
+            if n not in info.wire:
+                object.__setattr__(obj, n, f())
+    return obj
+
+
+def _copy_default(v: Any) -> Any:
+    t = type(v)
+    if t is list or t is dict:
+        return t()
+    return v
+
+
+def zero_instance(cls: type) -> Any:
+    """A default instance of a registered class: cls() if that works, else all-zero fields."""
+    info = _info_for(cls)
+    if info.init_ok is not False:
+        try:
+            obj = cls()
+            info.init_ok = True
+            return obj
+        except TypeError:
+            info.init_ok = False
+    return _build(info, [None] + [None] * len(info.wire)) if info.fixed else object.__new__(cls)
+
+
+_ZERO_SCALARS = {bool: False, int: 0, float: 0.0, str: ""}
+
+
+def _check_default(into: Any) -> None:
+    """Go's checkDefault: count scalar fields of `into` that are not the zero value."""
+    global errorCount
+    info = _by_class.get(type(into))
+    if info is None:
+        return
+    if info.fixed:
+        items = zip(info.wire, info.getter(into))
+    else:
+        items = ((k, x) for k, x in getattr(into, "__dict__", {}).items() if not k.startswith("_"))
+    for name, x in items:
+        t = type(x)
+        if t in _ZERO_SCALARS and x != _ZERO_SCALARS[t]:
+            with _mu:
+                if errorCount < 1:
+                    print(f"labgob warning: Decoding into a non-default variable/field {name} "
+                          f"may not work", file=sys.stderr)
+                errorCount += 1
+
+
+def _fill(into: Any, v: Any) -> None:
+    """Copy a decoded value into an existing object (Go's Decode(&x))."""
+    if type(v) is not type(into):
+        raise LabgobError(f"labgob: decoded a {type(v).__qualname__} but the target is a "
+                          f"{type(into).__qualname__}")
+    if type(into) is list:
+        into[:] = v
+        return
+    if type(into) is dict:
+        into.clear()
+        into.update(v)
+        return
+    info = _by_class.get(type(into))
+    if info is None:
+        raise LabgobError(f"labgob: cannot decode into a {type(into).__qualname__}; decode into "
+                          f"a registered class instance, a list or a dict, or use the return value")
+    if info.fixed:
+        for n in info.wire:
+            object.__setattr__(into, n, getattr(v, n))
+    else:
+        into.__dict__.update(v.__dict__)
+
+
+def NewEncoder(w: Any) -> LabEncoder:
+    """An encoder writing to w (anything with .write(bytes), e.g. io.BytesIO)."""
+    return LabEncoder(w)
+
+
+def NewDecoder(r: Any) -> LabDecoder:
+    """A decoder reading from r (anything with .read(n), e.g. io.BytesIO)."""
+    return LabDecoder(r)
+
+
+_fast_packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+
+
+def dumps(v: Any) -> bytes:
+    """One value in a fresh stream (what labrpc sends per call)."""
+    t = type(v)
+    if t in _FAST_TYPES or (t is int and _INT64_MIN <= v <= _UINT64_MAX):
+        return _fast_packb(v)
+    e = LabEncoder(None)
+    return e._pack(v)
+
+
+def loads(data: bytes, into: Any = None) -> Any:
+    """The one value in `data`; with `into`, filled into that object (see LabDecoder.Decode)."""
+    d = LabDecoder(io.BytesIO(data))
+    v = d.Decode(into)
+    if d._unpacker.tell() != len(data):
+        raise LabgobError(f"labgob: {len(data) - d._unpacker.tell()} stray bytes after the value")
+    return v

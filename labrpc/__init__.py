@@ -1,1 +1,6 @@
-"""(placeholder: being written)"""
+"""labrpc: the labs' simulated RPC network (Go's labrpc); see labrpc/labrpc.py for usage."""
+
+from .labrpc import (  # noqa: F401
+    FAIL_DELAY_MS, LONGDELAY, MAXDELAY, SEED_ENV, SHORTDELAY, ClientEnd, LabrpcError, MakeNetwork,
+    MakeServer, MakeService, Network, Ref, Server, Service, networks_made, seeds_since,
+)
