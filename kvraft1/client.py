@@ -1,0 +1,75 @@
+"""The KubeKV clerk: how an application talks to the replicated KV service (Go: kvraft1/client.go).
+
+Usage:
+    ck = MakeClerk(clnt, servers)             # clnt: a tester.Clnt; servers: server names
+    value, version, err = ck.Get("k")         # err is OK or ErrNoKey
+    err = ck.Put("k", "v", version)           # OK, ErrVersion, ErrNoKey or ErrMaybe
+
+The clerk remembers which server last answered as leader and starts there. A lost RPC or an
+ErrWrongLeader sends it on to the next server; after a whole round without an answer it pauses
+briefly (an election is probably under way). Get retries until it has an answer. A Put that had to
+be resent and then gets ErrVersion returns ErrMaybe: an earlier copy may have been executed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kvraft1 import rpc
+
+# Pause after trying every server without an answer: lets an election finish instead of
+# spinning through ErrWrongLeader replies.
+ROUND_BACKOFF_S = 0.020
+
+
+class Clerk:
+    """A client of the KV service (implements tester.kvtest's IKVClerk)."""
+
+    def __init__(self, clnt: Any, servers: list[str]) -> None:
+        self.clnt = clnt
+        self.servers = list(servers)
+        self.leader = 0
+
+    def Leader(self) -> int:
+        """The server this clerk will try first (Go 2026 exports this)."""
+        return self.leader
+
+    def Get(self, key: str) -> tuple[str, rpc.Tversion, rpc.Err]:
+        args = rpc.GetArgs(Key=key)
+        attempts = 0
+        while True:
+            reply = rpc.GetReply()
+            if self._try("KVServer.Get", args, reply):
+                return reply.Value, reply.Version, reply.Err
+            attempts += 1
+            self._pause_after_round(attempts)
+
+    def Put(self, key: str, value: str, version: rpc.Tversion) -> rpc.Err:
+        args = rpc.PutArgs(Key=key, Value=value, Version=version)
+        attempts = 0
+        while True:
+            reply = rpc.PutReply()
+            if self._try("KVServer.Put", args, reply):
+                if reply.Err == rpc.ErrVersion and attempts > 0:
+                    # An earlier attempt may have reached a leader that executed the Put.
+                    return rpc.ErrMaybe
+                return reply.Err
+            attempts += 1
+            self._pause_after_round(attempts)
+
+    def _try(self, method: str, args: Any, reply: Any) -> bool:
+        """One RPC to the current leader guess; True with an answer, else move on to the next server."""
+        i = self.leader
+        if self.clnt.Call(self.servers[i], method, args, reply) and reply.Err != rpc.ErrWrongLeader:
+            return True
+        self.leader = (i + 1) % len(self.servers)
+        return False
+
+    def _pause_after_round(self, attempts: int) -> None:
+        if attempts % len(self.servers) == 0:
+            time.sleep(ROUND_BACKOFF_S)
+
+
+def MakeClerk(clnt: Any, servers: list[str]) -> Clerk:
+    return Clerk(clnt, servers)

@@ -1,0 +1,106 @@
+"""The KubeKV server: a versioned key/value store replicated with rsm (Go: kvraft1/server.go).
+
+Usage (what the tester's start-server callback does):
+    kv, rf = StartKVServer(servers, gid, me, persister, maxraftstate)
+    # two labrpc services on one server: "KVServer.Get"/"KVServer.Put" and "Raft.*"
+
+Semantics of Put(key, value, version), decided when the request commits:
+  * key present and version matches: store value, version + 1 -> OK
+  * key present, version differs                               -> ErrVersion
+  * key missing and version == 0: create it with version 1     -> OK
+  * key missing and version != 0                               -> ErrNoKey
+Get(key) returns (value, version, OK) or ErrNoKey. Both go through the Raft log (rsm.Submit), so
+a server that is not leader, or loses leadership meanwhile, answers ErrWrongLeader.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from typing import Any
+
+import labgob
+from kvraft1 import rpc
+from rsm.rsm import MakeRSM, Op, StateMachine
+
+
+class KVServer(StateMachine):
+    """One replica of the KV store; its state is `data`: key -> [value, version]."""
+
+    def __init__(self, me: int) -> None:
+        self.me = me
+        self.mu = threading.Lock()
+        self.data: dict[str, list] = {}
+        self.dead = False
+        self.rsm: Any = None
+
+    # -- StateMachine: run by the rsm reader thread, in log order ----------------------------
+
+    def DoOp(self, req: Any) -> Any:
+        with self.mu:
+            if isinstance(req, rpc.GetArgs):
+                entry = self.data.get(req.Key)
+                if entry is None:
+                    return rpc.GetReply(Err=rpc.ErrNoKey)
+                return rpc.GetReply(Value=entry[0], Version=entry[1], Err=rpc.OK)
+            if isinstance(req, rpc.PutArgs):
+                return rpc.PutReply(Err=self._put(req))
+        raise TypeError(f"KVServer.DoOp: expected rpc.GetArgs or rpc.PutArgs, got {type(req).__name__}")
+
+    def _put(self, args: rpc.PutArgs) -> rpc.Err:
+        entry = self.data.get(args.Key)
+        if entry is None:
+            if args.Version != 0:
+                return rpc.ErrNoKey
+            self.data[args.Key] = [args.Value, 1]
+            return rpc.OK
+        if entry[1] != args.Version:
+            return rpc.ErrVersion
+        self.data[args.Key] = [args.Value, args.Version + 1]
+        return rpc.OK
+
+    def Snapshot(self) -> bytes:
+        # One map, keys to [value, version] pairs: a one-key store snapshots in a few dozen bytes.
+        with self.mu:
+            w = io.BytesIO()
+            labgob.NewEncoder(w).Encode(self.data)
+            return w.getvalue()
+
+    def Restore(self, data: bytes) -> None:
+        decoded = labgob.NewDecoder(io.BytesIO(data)).Decode()
+        if not isinstance(decoded, dict):
+            raise labgob.LabgobError(f"KVServer {self.me}: snapshot holds a {type(decoded).__name__}, not a dict")
+        with self.mu:
+            self.data = {k: [v[0], v[1]] for k, v in decoded.items()}
+
+    # -- RPC handlers -------------------------------------------------------------------------
+
+    def Get(self, args: rpc.GetArgs, reply: rpc.GetReply) -> None:
+        err, rep = self.rsm.Submit(args)
+        if err != rpc.OK:
+            reply.Err = err
+            return
+        reply.Value, reply.Version, reply.Err = rep.Value, rep.Version, rep.Err
+
+    def Put(self, args: rpc.PutArgs, reply: rpc.PutReply) -> None:
+        err, rep = self.rsm.Submit(args)
+        reply.Err = err if err != rpc.OK else rep.Err
+
+    def Kill(self) -> None:
+        """Called by the tester when this instance is shut down; its Raft is killed separately."""
+        self.dead = True
+        if self.rsm is not None:
+            self.rsm.Kill()
+
+    def killed(self) -> bool:
+        return self.dead
+
+
+def StartKVServer(servers: list, gid: int, me: int, persister: Any, maxraftstate: int) -> list:
+    """Start one KV replica; returns [kv, raft] for the tester to register as labrpc services."""
+    labgob.Register(Op)
+    labgob.Register(rpc.PutArgs)
+    labgob.Register(rpc.GetArgs)
+    kv = KVServer(me)
+    kv.rsm = MakeRSM(servers, me, persister, maxraftstate, kv)
+    return [kv, kv.rsm.Raft()]

@@ -1,0 +1,245 @@
+"""The replicated state machine layer (Go: kvraft1/rsm/rsm.go).
+
+A service that wants to be replicated implements StateMachine and hands itself to MakeRSM:
+
+    class Counter(StateMachine):
+        def DoOp(self, req): ...          # run one committed request, return its result
+        def Snapshot(self) -> bytes: ...  # the whole state, labgob-encoded
+        def Restore(self, data): ...      # replace the state by a snapshot
+
+    rsm = MakeRSM(servers, me, persister, maxraftstate, Counter())
+    err, result = rsm.Submit(req)         # (rpc.OK, DoOp(req)) or (rpc.ErrWrongLeader, None)
+    rsm.Raft()                            # the Raft peer underneath (a raftapi.Raft)
+
+Every request travels through the Raft log wrapped in an `Op` (registered with labgob), so the
+request's own class must be registered with labgob too. With maxraftstate > 0 the RSM snapshots
+once Raft's persisted state nears maxraftstate bytes; with -1 it never snapshots.
+
+How Submit learns its fate: one reader thread drains applyCh, runs each committed Op through
+DoOp and hands the result to the Submit waiting on that log index, provided the Op there is the
+one that Submit proposed (same Me and Id). An Op overwritten by another leader's entry, or
+stranded because its leader lost its term, ends as ErrWrongLeader: a single monitor thread checks
+Raft's term while Submits are pending. When Raft closes applyCh after Kill(), the reader exits and
+every pending Submit returns ErrWrongLeader.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import labgob
+from kvraft1 import rpc
+from raft1.raftapi import ApplyMsg, Chan, Raft
+
+# How often the monitor asks Raft for its term while Submits wait. A leader cut off in a
+# minority keeps its term, so its Submits keep waiting; once the partition heals it learns the
+# new term within a heartbeat, and its Submits fail within this interval after that.
+TERM_CHECK_INTERVAL_S = 0.05
+
+# Snapshot when Raft's persisted state reaches this fraction of maxraftstate, so the state
+# stays below maxraftstate even while the snapshot is being installed.
+SNAPSHOT_THRESHOLD = 0.9
+
+
+@dataclass
+class Op:
+    """What the RSM puts in the Raft log: the request, and who proposed it (server Me, op Id)."""
+
+    Me: int = 0
+    Id: int = 0
+    Req: Any = None
+
+
+labgob.Register(Op)
+
+
+class StateMachine(abc.ABC):
+    """The replicated service: the RSM calls DoOp for each committed request, in log order."""
+
+    @abc.abstractmethod
+    def DoOp(self, req: Any) -> Any:
+        """Execute req and return its result (handed back by the Submit that proposed it)."""
+
+    @abc.abstractmethod
+    def Snapshot(self) -> bytes:
+        """Encode the whole state (labgob), for Raft to store as a snapshot."""
+
+    @abc.abstractmethod
+    def Restore(self, data: bytes) -> None:
+        """Replace the whole state by one previously produced by Snapshot()."""
+
+
+class _Waiter:
+    """One pending Submit. `index`/`term` are None until Raft's Start has answered."""
+
+    __slots__ = ("id", "index", "term", "done", "err", "result", "cond")
+
+    def __init__(self, op_id: int, cond: threading.Condition) -> None:
+        self.id = op_id
+        self.index: int | None = None
+        self.term: int | None = None
+        self.done = False
+        self.err: rpc.Err = rpc.ErrWrongLeader
+        self.result: Any = None
+        # Notified (under the RSM lock) when done becomes True.
+        self.cond = cond
+
+
+class RSM:
+    """A replicated state machine: Submit(req) runs req on every replica through Raft."""
+
+    def __init__(self, me: int, maxraftstate: int, sm: StateMachine) -> None:
+        self.me = me
+        self.maxraftstate = maxraftstate
+        self.sm = sm
+        self.applyCh: Chan = Chan()
+        self.rf: Raft | None = None
+        self.mu = threading.Lock()
+        # Notified when a waiter registers (the monitor sleeps while there are none) or the
+        # RSM stops.
+        self.pending = threading.Condition(self.mu)
+        self.waiters: dict[int, _Waiter] = {}      # op Id -> waiter
+        self.by_index: dict[int, _Waiter] = {}     # log index -> waiter (once Start answered)
+        self.last_applied = 0
+        self.dead = False
+        # Op ids: random start, so a restarted server never reuses the ids of ops its previous
+        # incarnation left in the log.
+        self.ids = itertools.count(random.getrandbits(40) << 8)
+        self.snapshots_taken = 0
+
+    # -- the service side -------------------------------------------------------------------
+
+    def Raft(self) -> Raft:
+        return self.rf  # type: ignore[return-value]
+
+    def Submit(self, req: Any) -> tuple[rpc.Err, Any]:
+        """Run req through Raft; (OK, DoOp(req)) once committed, else (ErrWrongLeader, None)."""
+        with self.mu:
+            if self.dead:
+                return rpc.ErrWrongLeader, None
+            w = _Waiter(next(self.ids), threading.Condition(self.mu))
+            self.waiters[w.id] = w
+        index, term, is_leader = self.rf.Start(Op(Me=self.me, Id=w.id, Req=req))
+        with self.mu:
+            if not w.done:
+                if not is_leader or self.dead or index <= self.last_applied:
+                    # Not leader, or the reader already went past index without our op there.
+                    self._finish(w, rpc.ErrWrongLeader, None)
+                else:
+                    w.index, w.term = index, term
+                    if not self.by_index:
+                        self.pending.notify()
+                    self.by_index[index] = w
+            while not w.done:
+                w.cond.wait()
+            self.waiters.pop(w.id, None)
+            return w.err, w.result
+
+    def Kill(self) -> None:
+        """Stop: pending and later Submits return ErrWrongLeader. (Raft is killed by its owner.)"""
+        with self.mu:
+            self._stop()
+
+    # -- the reader ---------------------------------------------------------------------------
+
+    def _reader(self) -> None:
+        try:
+            for msg in self.applyCh:
+                if msg.CommandValid:
+                    self._apply_command(msg)
+                elif msg.SnapshotValid:
+                    self._apply_snapshot(msg)
+        finally:
+            with self.mu:
+                self._stop()
+
+    def _apply_command(self, msg: ApplyMsg) -> None:
+        op = msg.Command
+        if not isinstance(op, Op):
+            raise TypeError(f"rsm: log entry {msg.CommandIndex} holds a {type(op).__name__}, not an rsm.Op; "
+                            "only RSM.Submit may call Start on an RSM's Raft")
+        result = self.sm.DoOp(op.Req)
+        with self.mu:
+            self.last_applied = msg.CommandIndex
+            w = self.by_index.pop(msg.CommandIndex, None)
+            mine = self.waiters.get(op.Id) if op.Me == self.me else None
+            if mine is not None and not mine.done:
+                if mine.index is not None:
+                    self.by_index.pop(mine.index, None)
+                self._finish(mine, rpc.OK, result)
+            if w is not None and w is not mine:
+                # Another leader's entry took the index our op was meant for.
+                self._finish(w, rpc.ErrWrongLeader, None)
+        if self.maxraftstate > 0 and self.rf.PersistBytes() >= SNAPSHOT_THRESHOLD * self.maxraftstate:
+            self.rf.Snapshot(msg.CommandIndex, self.sm.Snapshot())
+            self.snapshots_taken += 1
+
+    def _apply_snapshot(self, msg: ApplyMsg) -> None:
+        with self.mu:
+            if msg.SnapshotIndex <= self.last_applied:
+                return
+        self.sm.Restore(msg.Snapshot)
+        with self.mu:
+            self.last_applied = msg.SnapshotIndex
+            # Whatever our ops at these indices became, their results are folded into the
+            # snapshot and lost to us: let the clients retry.
+            for index in [i for i in self.by_index if i <= msg.SnapshotIndex]:
+                self._finish(self.by_index.pop(index), rpc.ErrWrongLeader, None)
+
+    # -- the monitor --------------------------------------------------------------------------
+
+    def _monitor(self) -> None:
+        with self.mu:
+            while not self.dead:
+                if not self.by_index:
+                    self.pending.wait()
+                    continue
+                self.pending.wait(TERM_CHECK_INTERVAL_S)
+                if not self.by_index or self.dead:
+                    continue
+                self.mu.release()
+                try:
+                    term, is_leader = self.rf.GetState()
+                finally:
+                    self.mu.acquire()
+                for index in [i for i, w in self.by_index.items() if w.term != term or not is_leader]:
+                    self._finish(self.by_index.pop(index), rpc.ErrWrongLeader, None)
+
+    # -- helpers (called with self.mu held) ---------------------------------------------------
+
+    def _finish(self, w: _Waiter, err: rpc.Err, result: Any) -> None:
+        w.done, w.err, w.result = True, err, result
+        w.cond.notify()
+
+    def _stop(self) -> None:
+        self.dead = True
+        for w in self.waiters.values():
+            if not w.done:
+                self._finish(w, rpc.ErrWrongLeader, None)
+        self.by_index.clear()
+        self.pending.notify_all()
+
+
+def MakeRSM(servers: list, me: int, persister: Any, maxraftstate: int, sm: StateMachine) -> RSM:
+    """Start a Raft peer (raft1.raft.Make) and the RSM threads on top of it; returns at once.
+
+    The state machine is first restored from persister's snapshot, if there is one.
+    """
+    from raft1 import raft  # imported here: raft1 may import rsm-independent modules only
+
+    rsm = RSM(me, maxraftstate, sm)
+    rsm.rf = raft.Make(servers, me, persister, rsm.applyCh)
+    snapshot = persister.ReadSnapshot()
+    if snapshot:
+        sm.Restore(snapshot)
+    threading.Thread(target=rsm._reader, name=f"rsm-{me}-reader", daemon=True).start()
+    threading.Thread(target=rsm._monitor, name=f"rsm-{me}-monitor", daemon=True).start()
+    return rsm
+
+
+__all__ = ["MakeRSM", "RSM", "Op", "StateMachine", "TERM_CHECK_INTERVAL_S"]
