@@ -1,0 +1,1 @@
+"""Developer tools for porcupine: reference-history reader, screenshot check, benchmark."""
