@@ -182,8 +182,13 @@ def open_vis_file() -> tuple[IO[str], str] | None:
         return None
 
 
-def write_visualization(info: Any, annotations: Sequence[_Ann] | None, done_fmt: str) -> str | None:
-    """Write porcupine's view of info (None: operations-free) plus annotations; print done_fmt % path."""
+def write_visualization(info: Any, annotations: Sequence[_Ann] | None, done_fmt: str,
+                        extra: Sequence[Any] | None = None) -> str | None:
+    """Write porcupine's view of info (None: operations-free) plus annotations; print done_fmt % path.
+
+    annotations are this module's records; extra are porcupine.Annotation objects
+    (e.g. from FinalizeAnnotations).
+    """
     import porcupine
 
     from tester.models import KvModel
@@ -197,6 +202,8 @@ def write_visualization(info: Any, annotations: Sequence[_Ann] | None, done_fmt:
             info = porcupine.LinearizationInfo()
         if annotations:
             info.AddAnnotations(to_porcupine(annotations))
+        if extra:
+            info.AddAnnotations(list(extra))
         try:
             porcupine.Visualize(KvModel, info, f)
         except Exception as e:  # noqa: BLE001 - report like Go and carry on
