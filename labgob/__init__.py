@@ -51,7 +51,7 @@ import msgpack
 
 __all__ = [
     "LabgobError", "LabEncoder", "LabDecoder", "NewEncoder", "NewDecoder",
-    "Register", "RegisterName", "dumps", "loads", "zero_instance",
+    "Register", "RegisterName", "dumps", "loads", "zero_instance", "check_default",
 ]
 
 # msgpack ext codes.
@@ -62,6 +62,9 @@ _EXT_BIGINT = 4       # payload: two's-complement big-endian bytes
 _EXT_PAIRS_NEW = 5    # plain class: [name, k1, v1, k2, v2, ...]
 _EXT_PAIRS_OLD = 6    # plain class: [index, k1, v1, ...]
 
+# msgpack's default 256 KiB packer buffer costs an mmap + page faults when
+# nested packers are alive at once; it grows on demand anyway.
+_PACK_BUF_BYTES = 1024
 _INT64_MIN = -(1 << 63)
 _UINT64_MAX = (1 << 64) - 1
 _PRIMITIVES = (type(None), bool, int, float, str, bytes)
@@ -225,8 +228,6 @@ class LabEncoder:
     def __init__(self, w: Any):
         self._w = w
         self._types: dict[type, int] = {}   # class -> index in this stream's type table
-        self._packers: list[msgpack.Packer] = []
-        self._depth = 0
 
     def Encode(self, v: Any) -> None:
         self._w.write(self._pack(v))
@@ -235,21 +236,15 @@ class LabEncoder:
         self.Encode(v)
 
     def _pack(self, v: Any) -> bytes:
-        # msgpack's Packer is not re-entrant, so each nesting depth of
-        # registered objects gets its own.
-        d = self._depth
-        if d == len(self._packers):
-            self._packers.append(msgpack.Packer(default=self._default, strict_types=True,
-                                                use_bin_type=True, autoreset=True))
-        self._depth = d + 1
+        # A fresh packer per (nested) value: msgpack's Packer is not re-entrant, and
+        # a long-lived one would make a reference cycle through self._default.
         try:
-            return self._packers[d].pack(v)
+            return msgpack.packb(v, default=self._default, strict_types=True, use_bin_type=True,
+                                buf_size=_PACK_BUF_BYTES)
         except (TypeError, ValueError) as exc:
             if isinstance(exc, LabgobError):
                 raise
             raise LabgobError(f"labgob: cannot encode {type(v).__qualname__}: {exc}") from exc
-        finally:
-            self._depth = d
 
     def _default(self, obj: Any) -> msgpack.ExtType:
         cls = type(obj)
@@ -284,16 +279,15 @@ class LabDecoder:
     """Reads the values a LabEncoder wrote, in order; see the module docstring."""
 
     def __init__(self, r: Any):
-        self._r = r
-        self._types: list[_ClassInfo] = []
-        self._seen: set[type] = set()
-        self._unpacker = msgpack.Unpacker(r, ext_hook=self._ext, strict_map_key=False,
+        self._state = _DecodeState()
+        # The unpacker refers to the state, never to self: no reference cycle.
+        self._unpacker = msgpack.Unpacker(r, ext_hook=self._state._ext, strict_map_key=False,
                                           raw=False, use_list=True)
 
     def Decode(self, into: Any = None) -> Any:
         """The next value; with `into`, fill that object in place and return it."""
         if into is not None:
-            _check_default(into)
+            check_default(into)
         try:
             v = self._unpacker.unpack()
         except msgpack.OutOfData:
@@ -308,6 +302,14 @@ class LabDecoder:
             _fill(into, v)
             return into
         return v
+
+
+class _DecodeState:
+    """One stream's type table and the msgpack ext hook that builds objects."""
+
+    def __init__(self) -> None:
+        self._types: list[_ClassInfo] = []
+        self._seen: set[type] = set()
 
     def _unpack_payload(self, data: bytes) -> Any:
         return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False, raw=False,
@@ -400,13 +402,18 @@ def zero_instance(cls: type) -> Any:
             return obj
         except TypeError:
             info.init_ok = False
-    return _build(info, [None] + [None] * len(info.wire)) if info.fixed else object.__new__(cls)
+    obj = object.__new__(cls)
+    for n, dv in info.defaults.items():
+        object.__setattr__(obj, n, _copy_default(dv))
+    for n, f in info.factories.items():
+        object.__setattr__(obj, n, f())
+    return obj
 
 
 _ZERO_SCALARS = {bool: False, int: 0, float: 0.0, str: ""}
 
 
-def _check_default(into: Any) -> None:
+def check_default(into: Any) -> None:
     """Go's checkDefault: count scalar fields of `into` that are not the zero value."""
     global errorCount
     info = _by_class.get(type(into))
@@ -459,22 +466,28 @@ def NewDecoder(r: Any) -> LabDecoder:
     return LabDecoder(r)
 
 
-_fast_packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
-
-
 def dumps(v: Any) -> bytes:
     """One value in a fresh stream (what labrpc sends per call)."""
     t = type(v)
     if t in _FAST_TYPES or (t is int and _INT64_MIN <= v <= _UINT64_MAX):
-        return _fast_packb(v)
-    e = LabEncoder(None)
-    return e._pack(v)
+        return msgpack.packb(v)
+    return LabEncoder(None)._pack(v)
 
 
 def loads(data: bytes, into: Any = None) -> Any:
     """The one value in `data`; with `into`, filled into that object (see LabDecoder.Decode)."""
-    d = LabDecoder(io.BytesIO(data))
-    v = d.Decode(into)
-    if d._unpacker.tell() != len(data):
-        raise LabgobError(f"labgob: {len(data) - d._unpacker.tell()} stray bytes after the value")
+    if into is not None:
+        check_default(into)
+    try:
+        v = msgpack.unpackb(data, ext_hook=_DecodeState()._ext, strict_map_key=False, raw=False,
+                            use_list=True)
+    except LabgobError:
+        raise
+    except msgpack.ExtraData as exc:
+        raise LabgobError(f"labgob: {len(exc.extra)} stray bytes after the value") from None
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise LabgobError(f"labgob: corrupt or truncated data ({len(data)} bytes): {exc}") from None
+    if into is not None:
+        _fill(into, v)
+        return into
     return v

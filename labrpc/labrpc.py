@@ -129,17 +129,16 @@ def _fresh_reply(reply: Any) -> Any:
 class _Pending:
     """One Call in flight: the caller sleeps on `lock` until a worker or a kill releases it."""
 
-    __slots__ = ("lock", "released", "done", "error", "net", "endname", "servername",
+    __slots__ = ("lock", "released", "done", "error", "endname", "servername",
                  "server", "method", "args", "reply")
 
-    def __init__(self, net: "Network", endname: Any, servername: Any, server: "Server",
+    def __init__(self, endname: Any, servername: Any, server: "Server",
                  method: Callable, args: bytes, reply: Any):
         self.lock = threading.Lock()
         self.lock.acquire()
         self.released = False   # guarded by net._mu; a raw lock must be released once
         self.done = False       # the handler returned (or raised: error is set)
         self.error: BaseException | None = None
-        self.net = net
         self.endname = endname
         self.servername = servername
         self.server = server
@@ -147,8 +146,15 @@ class _Pending:
         self.args = args
         self.reply = reply      # the fresh reply object, then the encoded reply
 
+    def wake(self) -> None:
+        """Wake the caller once the handler is done (a kill may have woken it already)."""
+        try:
+            self.lock.release()
+        except RuntimeError:
+            pass  # already released by a kill or Cleanup
 
-def _serve(p: _Pending) -> None:
+
+def _serve(p: _Pending) -> Callable[[], None]:
     """Run on a pool worker: Go's Server.dispatch + Service.dispatch."""
     srv = p.server
     try:
@@ -157,15 +163,12 @@ def _serve(p: _Pending) -> None:
         args = labgob.loads(p.args)
         reply = p.reply
         p.method(args, reply)
-        p.reply = labgob.dumps(reply)
+        # A Ref travels as its bare value, as Go sends the int behind an *int.
+        p.reply = labgob.dumps(reply.Value if type(reply) is Ref else reply)
     except BaseException as exc:  # reported to the caller; the worker carries on
         p.error = exc
     p.done = True
-    net = p.net
-    with net._mu:
-        if not p.released:
-            p.released = True
-            p.lock.release()
+    return p.wake
 
 
 class ClientEnd:
@@ -360,7 +363,7 @@ class Network:
                     drop_reply = rng.randrange(1000) < DROP_PER_MILLE
                 if self._longReordering and rng.randrange(900) < 600:
                     reorder_ms = 200 + rng.randrange(1 + rng.randrange(2000))
-                p = _Pending(self, endname, servername, server, method, data, fresh)
+                p = _Pending(endname, servername, server, method, data, fresh)
                 self._inflight[p] = None
         if p is None:
             # Simulate no reply and an eventual timeout.
@@ -402,7 +405,11 @@ class Network:
             with self._mu:
                 self._bytes += len(p.reply)
         try:
-            labgob.loads(p.reply, into=reply)
+            if type(reply) is Ref:
+                labgob.check_default(reply)
+                reply.Value = labgob.loads(p.reply)
+            else:
+                labgob.loads(p.reply, into=reply)
         except labgob.LabgobError as exc:
             raise LabrpcError(f"Call({svcMeth}): cannot decode the reply: {exc}") from exc
         return True

@@ -45,8 +45,13 @@ class WorkerPool:
         self._closed = False
         self._seq = 0
 
-    def submit(self, fn: Callable[[Any], None], arg: Any) -> None:
-        """Run fn(arg) on a worker thread; exceptions are printed, not raised."""
+    def submit(self, fn: Callable[[Any], Any], arg: Any) -> None:
+        """Run fn(arg) on a worker thread; exceptions are printed, not raised.
+
+        If fn returns a callable, the worker calls it right after putting itself
+        back on the idle list: a task that wakes a waiter should do so there, so
+        the waiter does not wake only to find this thread still holding the GIL.
+        """
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"{self._name} pool is shut down")
@@ -68,16 +73,23 @@ class WorkerPool:
         while True:
             fn, arg = w.task
             w.task = None
+            after = None
             try:
-                fn(arg)
+                after = fn(arg)
             except BaseException:  # a task must not kill a reusable worker
                 traceback.print_exc(file=sys.stderr)
             fn = arg = None
             with self._lock:
-                if self._closed:
+                closed = self._closed
+                if closed:
                     self._all.discard(w)
-                    return
-                self._idle.append(w)
+                else:
+                    self._idle.append(w)
+            if after is not None:
+                after()
+                after = None
+            if closed:
+                return
             while not w.wake.acquire(timeout=IDLE_TIMEOUT_S):
                 with self._lock:
                     if w in self._idle:   # still unused: retire
