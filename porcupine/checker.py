@@ -218,7 +218,9 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
     linearized = 0
     entry = nxt[head]
     ticks = CHECK_EVERY_STEPS
-    while nxt[head] != tail:
+    # The list is empty (all linearized) exactly when the head is followed by the tail;
+    # that can only change by a lift, so it is tested there.
+    while entry != tail:
         ret = match[entry]
         if ret:
             result = step(state, inputs[entry], outputs[entry])

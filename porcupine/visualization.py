@@ -1,9 +1,47 @@
-"""(placeholder)"""
+"""The HTML view of a checked history (Go: porcupine's visualization.go).
+
+Usage:
+    res, info = CheckOperationsVerbose(model, ops, 0)
+    info.AddAnnotations([Annotation(Tag="net", Start=t0, End=t1, Description="partition",
+                                    BackgroundColor="#fdd")])
+    VisualizePath(model, info, "/tmp/history.html")      # or Visualize(model, info, file)
+
+The output is one self-contained HTML file (inline CSS, JS and data; it loads
+nothing from the network). It shows, per partition, a timeline of operations
+by client, the longest linearization found (its linearization points joined by
+a line; the operation where linearization failed in red), the state before and
+after each step on hover, and the annotations under the timelines. Clicking an
+operation shows the longest partial linearization that contains it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
 from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Dict, List, TextIO, Union
+
+from .model import Model, ModelError
+
+# The page's pieces, shipped as package data next to this module.
+_TEMPLATE_FILES = ("view.html", "view.css", "view.js")
+_DATA_MARK = "/*PORCUPINE_DATA*/"
+_CSS_MARK = "/*PORCUPINE_CSS*/"
+_JS_MARK = "/*PORCUPINE_JS*/"
 
 
 @dataclass
 class Annotation:
+    """An extra mark on the view (Go: porcupine.Annotation); use keyword arguments.
+
+    Give a ClientId (its row is that client's) or a Tag (one row per tag, e.g.
+    "$ Failure"). End is optional: an End before Start makes a point in time.
+    Description is drawn; Details shows on hover. TextColor and
+    BackgroundColor are optional CSS colours such as "#efaefc".
+    """
+
     ClientId: int = 0
     Tag: str = ""
     Start: int = 0
@@ -14,9 +52,116 @@ class Annotation:
     BackgroundColor: str = ""
 
 
-def Visualize(model, info, output):
-    raise NotImplementedError
+def _timestamp_map(info) -> Dict[int, int]:
+    """Monotone map of all timestamps to 0, 100, 200...: keeps JSON numbers small and exact."""
+    stamps = set()
+    for entries in info.history:
+        for e in entries:
+            stamps.add(e.time)
+    for a in info.annotations:
+        stamps.add(a.Start)
+        stamps.add(a.End)
+    return {t: 100 * i for i, t in enumerate(sorted(stamps))}
 
 
-def VisualizePath(model, info, path):
-    raise NotImplementedError
+def _partition_data(model: Model, entries, partials: List[List[int]], tmap: Dict[int, int]) -> dict:
+    n = len(entries) // 2
+    history: List[Dict[str, Any]] = [{} for _ in range(n)]
+    inputs: Dict[int, Any] = {}
+    outputs: Dict[int, Any] = {}
+    call_meta: Dict[int, Any] = {}
+    return_order: List[int] = []
+    for e in entries:
+        h = history[e.id]
+        if not e.is_return:
+            h.update(ClientId=e.client_id, Start=tmap[e.time], OriginalStart=str(e.time))
+            inputs[e.id] = e.value
+            call_meta[e.id] = e.metadata
+        else:
+            meta = e.metadata if e.metadata is not None else call_meta.get(e.id)
+            h.update(End=tmap[e.time], OriginalEnd=str(e.time),
+                     Description=model.describe_operation(inputs[e.id], e.value),
+                     Metadata=model.describe_metadata(meta))
+            outputs[e.id] = e.value
+            return_order.append(e.id)
+    partials = sorted(partials, key=len, reverse=True)
+    linearizations = []
+    failed = []
+    largest: Dict[str, int] = {}
+    largest_size: Dict[int, int] = {}
+    for index, partial in enumerate(partials):
+        state = model.Init()
+        steps = []
+        for op in partial:
+            ok, state = model.Step(state, inputs[op], outputs[op])
+            if not ok:
+                raise ModelError(f"Model.Step rejects operation {op} of a linearization the checker "
+                                 "accepted: Step must be a pure function of (state, input, output)")
+            steps.append({"Index": op, "StateDescription": model.describe_state(state)})
+            if largest_size.get(op, -1) < len(partial):
+                largest_size[op] = len(partial)
+                largest[str(op)] = index
+        linearizations.append(steps)
+        # The search got stuck at the first return (in time order) of an operation
+        # left out: every pending call failed to linearize before it.
+        done = set(partial)
+        failed.append(next((op for op in return_order if op not in done), -1))
+    return {
+        "History": history,
+        "PartialLinearizations": linearizations,
+        "Largest": largest,
+        "FailedAt": failed,
+        "Linearizable": bool(partials) and len(partials[0]) == n or n == 0,
+        "InitialState": model.describe_state(model.Init()),
+    }
+
+
+def computeVisualizationData(model: Model, info) -> dict:
+    """The JSON-ready data embedded in the page (exposed for tests and other front ends)."""
+    if not isinstance(model, Model):
+        raise ModelError(f"Visualize needs a porcupine.Model, got {type(model).__name__}")
+    tmap = _timestamp_map(info)
+    partitions = [_partition_data(model, entries, partials, tmap)
+                  for entries, partials in zip(info.history, info.partial_linearizations)]
+    annotations = [{
+        "ClientId": a.ClientId, "Tag": a.Tag, "Start": tmap[a.Start], "End": tmap[a.End],
+        "OriginalStart": str(a.Start), "OriginalEnd": str(a.End),
+        "Description": a.Description, "Details": a.Details, "Annotation": True,
+        "TextColor": a.TextColor, "BackgroundColor": a.BackgroundColor,
+    } for a in info.annotations]
+    return {"Partitions": partitions, "Annotations": annotations}
+
+
+def _read_asset(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def render_html(model: Model, info) -> str:
+    """The whole page as a string."""
+    data = computeVisualizationData(model, info)
+    # "</" could close the <script> element early; "\u2028" breaks old JS parsers.
+    payload = (json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+               .replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    page = _read_asset("view.html")
+    page = page.replace(_CSS_MARK, _read_asset("view.css"))
+    page = page.replace(_JS_MARK, _read_asset("view.js"))
+    return page.replace(_DATA_MARK, payload)
+
+
+def Visualize(model: Model, info, output: Union[TextIO, io.BufferedIOBase]) -> None:
+    """Write the HTML view of info to an open file (text or binary)."""
+    page = render_html(model, info)
+    if isinstance(output, io.TextIOBase):
+        output.write(page)
+        return
+    try:
+        output.write(page.encode("utf-8"))
+    except TypeError:
+        output.write(page)
+
+
+def VisualizePath(model: Model, info, path: Union[str, os.PathLike]) -> None:
+    """Write the HTML view of info to a file at path (created or truncated)."""
+    page = render_html(model, info)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
