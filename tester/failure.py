@@ -275,8 +275,8 @@ def Fatalf(fmt: str, *args: Any) -> None:
 def go(fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: Any) -> threading.Thread:
     """Start fn(*args, **kwargs) in a daemon thread bound to the current T (a goroutine).
 
-    A TestFailed raised in it just ends the thread (the failure is already recorded); any
-    other exception is recorded as a test failure with its traceback. Returns the started
+    A TestFailed raised in it just ends the thread (the failure is already recorded), and so
+    does SystemExit; any other exception is recorded as a test failure with its traceback. Returns the started
     Thread, so the caller can join() it.
     """
     t = CurrentT()
@@ -295,6 +295,8 @@ def go(fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: An
 
 def _route_exception(t: T | None, e: BaseException) -> None:
     if isinstance(e, TestFailed) and getattr(e, "_kubekv_recorded", False):
+        return
+    if isinstance(e, SystemExit):  # ends the thread quietly, as in a plain threading.Thread
         return
     text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
     msg = f"uncaught {type(e).__name__} in thread {threading.current_thread().name!r}: {e}"

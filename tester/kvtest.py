@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
@@ -139,8 +140,6 @@ class OpLog:
     """The history of logged clerk operations, for porcupine. Thread-safe."""
 
     def __init__(self) -> None:
-        import threading
-
         self._mu = threading.Lock()
         self._operations: list[porcupine.Operation] = []
 
@@ -222,11 +221,19 @@ class Test(Embed):
         self.oplog = OpLog()
         self.mck = mck
         self.randomkeys = randomkeys
+        # done channels of SpawnClientsAndWait calls still running; Cleanup closes them so
+        # clients of a failed test stop at their next is_done() instead of running on.
+        self._dones_mu = threading.Lock()
+        self._dones: list[Chan] = []
 
     def Cleanup(self) -> None:
         try:
             self.Config.End()
         finally:
+            with self._dones_mu:
+                dones, self._dones = self._dones, []
+            for done in dones:
+                done.close()
             self.Config.Cleanup()
 
     def ConnectClnts(self, clnts: Sequence[Any]) -> None:
@@ -317,6 +324,8 @@ class Test(Embed):
         # Result channels hold one value, so a client can finish even if nobody collects.
         ca = [Chan(1) for _ in range(nclnt)]
         done: Chan = Chan()
+        with self._dones_mu:
+            self._dones.append(done)
         for cli in range(nclnt):
             tester.go(self._run_client, cli, ca[cli], done, self.mck, fn, name=f"kv-client-{cli}")
         time.sleep(t)
@@ -326,6 +335,9 @@ class Test(Embed):
         for cli in range(nclnt):
             v, _ = ca[cli].recv()
             rs.append(v)
+        with self._dones_mu:
+            if done in self._dones:
+                self._dones.remove(done)
         self.t.Check()
         return rs
 

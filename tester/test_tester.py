@@ -14,9 +14,11 @@ import time
 import pytest
 
 import labgob
-import labrpc
+import porcupine
 import tester
 from kvraft1 import rpc
+from tester import annotation, kvtest
+from tester.models import KvInput, KvModel, KvOutput, KvState
 
 labgob.Register(rpc.GetArgs)
 labgob.Register(rpc.GetReply)
@@ -523,3 +525,405 @@ def TestPersister():
     assert q.ReadRaftState() == b"state" and q.ReadSnapshot() == b"snap"
     with pytest.raises(TypeError, match="raftstate must be bytes"):
         p.Save("text", b"")
+
+
+# ---- the KV model -----------------------------------------------------------------------------
+
+def _op(cli: int, call: int, ret: int, inp: KvInput, out: KvOutput) -> porcupine.Operation:
+    return porcupine.Operation(ClientId=cli, Input=inp, Call=call, Output=out, Return=ret)
+
+
+def _put(key: str, value: str, version: int) -> KvInput:
+    return KvInput(Op=1, Key=key, Value=value, Version=version)
+
+
+def _get(key: str) -> KvInput:
+    return KvInput(Op=0, Key=key)
+
+
+def _check(ops: list) -> porcupine.CheckResult:
+    res, _ = porcupine.CheckOperationsVerbose(KvModel, ops, 1.0)
+    return res
+
+
+def TestKvModelSequential():
+    ops = [_op(0, 0, 10, _put("k", "x", 0), KvOutput(Err="OK")),
+           _op(1, 20, 30, _get("k"), KvOutput(Value="x", Version=1, Err="OK")),
+           _op(0, 40, 50, _put("k", "y", 0), KvOutput(Err="ErrVersion")),
+           _op(0, 60, 70, _put("k", "y", 1), KvOutput(Err="OK")),
+           _op(1, 80, 90, _get("k"), KvOutput(Value="y", Version=2, Err="OK")),
+           _op(1, 95, 99, _get("missing"), KvOutput(Err="ErrNoKey"))]
+    assert _check(ops) == porcupine.Ok
+    stale = ops[:4] + [_op(1, 80, 90, _get("k"), KvOutput(Value="x", Version=1, Err="OK"))]
+    assert _check(stale) == porcupine.Illegal
+    double = [ops[0], _op(1, 20, 30, _put("k", "z", 0), KvOutput(Err="OK"))]  # version 0 twice
+    assert _check(double) == porcupine.Illegal
+    wrong_err = [_op(0, 0, 10, _put("k", "x", 0), KvOutput(Err="ErrVersion"))]
+    assert _check(wrong_err) == porcupine.Illegal
+
+
+def TestKvModelErrMaybeEitherWay():
+    # A matching ErrMaybe Put is applied; a mismatched one is a no-op: both are legal.
+    maybe = _op(0, 0, 10, _put("k", "x", 0), KvOutput(Err="ErrMaybe"))
+    assert _check([maybe, _op(1, 20, 30, _get("k"), KvOutput(Value="x", Version=1, Err="OK"))]) == porcupine.Ok
+    rival = _op(2, 0, 10, _put("k", "a", 0), KvOutput(Err="OK"))
+    lost = _op(1, 20, 30, _get("k"), KvOutput(Value="a", Version=1, Err="OK"))
+    assert _check([maybe, rival, lost]) == porcupine.Ok  # the rival went first; mine did nothing
+    # A matching Put cannot be a no-op, whatever it returned.
+    gone = _op(1, 20, 30, _get("k"), KvOutput(Value="", Version=0, Err="ErrNoKey"))
+    assert _check([maybe, gone]) == porcupine.Illegal
+
+
+def TestKvModelConcurrentAndPartitioned():
+    ops = [_op(0, 0, 100, _put("k", "x", 0), KvOutput(Err="OK")),
+           _op(1, 10, 20, _get("k"), KvOutput(Value="x", Version=1, Err="OK")),  # during the put: fine
+           _op(2, 30, 40, _get("k"), KvOutput(Value="", Err="ErrNoKey")),        # ... then "" is too late
+           _op(3, 0, 5, _put("j", "1", 0), KvOutput(Err="OK"))]
+    assert _check(ops) == porcupine.Illegal
+    assert _check([ops[0], ops[1], ops[3]]) == porcupine.Ok
+    parts = KvModel.Partition(ops)
+    assert [p[0].Input.Key for p in parts] == ["j", "k"] and [len(p) for p in parts] == [1, 3]
+
+
+def TestKvModelDescribe():
+    assert KvModel.DescribeOperation(_get("k"), KvOutput("v", 3, "OK")) == "get('k') -> ('v', '3', 'OK')"
+    assert KvModel.DescribeOperation(_put("k", "v", 3), KvOutput(Err="OK")) == "put('k', 'v', '3') -> ('OK')"
+    assert KvModel.Step(KvState(), KvInput(Op=7), KvOutput()) == (False, "<invalid>")
+    assert KvModel.Init() == KvState("", 0)
+
+
+# ---- kvtest on a toy versioned KV server --------------------------------------------------------
+
+class KVServer:
+    """A one-server versioned KV store (kvsrv1's rules); stale=True answers Gets with old values."""
+
+    def __init__(self, stale: bool = False) -> None:
+        self.mu = threading.Lock()
+        self.kv: dict[str, tuple[str, int]] = {}
+        self.old: dict[str, tuple[str, int]] = {}
+        self.stale = stale
+
+    def Get(self, args: rpc.GetArgs, reply: rpc.GetReply) -> None:
+        with self.mu:
+            if args.Key not in self.kv:
+                reply.Err = rpc.ErrNoKey
+                return
+            value, version = self.old.get(args.Key, self.kv[args.Key]) if self.stale else self.kv[args.Key]
+            reply.Value, reply.Version, reply.Err = value, version, rpc.OK
+
+    def Put(self, args: rpc.PutArgs, reply: rpc.PutReply) -> None:
+        with self.mu:
+            value, version = self.kv.get(args.Key, ("", 0))
+            if args.Key not in self.kv and args.Version != 0:
+                reply.Err = rpc.ErrNoKey
+            elif args.Version != version:
+                reply.Err = rpc.ErrVersion
+            else:
+                if args.Key in self.kv:
+                    self.old[args.Key] = self.kv[args.Key]
+                self.kv[args.Key] = (args.Value, version + 1)
+                reply.Err = rpc.OK
+
+    def Kill(self) -> None:
+        pass
+
+
+class Clerk:
+    def __init__(self, clnt: tester.Clnt, server: str, stop: threading.Event) -> None:
+        self.clnt = clnt
+        self.server = server
+        self.stop = stop  # set at cleanup: a zombie clerk gives up instead of retrying forever
+
+    def Get(self, key: str) -> tuple[str, int, str]:
+        while not self.stop.is_set():
+            reply = rpc.GetReply()
+            if self.clnt.Call(self.server, "KVServer.Get", rpc.GetArgs(key), reply):
+                return reply.Value, reply.Version, reply.Err
+        raise SystemExit("clerk stopped")  # ends a zombie client thread quietly
+
+    def Put(self, key: str, value: str, version: int) -> str:
+        first = True
+        while not self.stop.is_set():
+            reply = rpc.PutReply()
+            if self.clnt.Call(self.server, "KVServer.Put", rpc.PutArgs(key, value, version), reply):
+                if reply.Err == rpc.ErrVersion and not first:
+                    return rpc.ErrMaybe
+                return reply.Err
+            first = False
+        raise SystemExit("clerk stopped")  # ends a zombie client thread quietly
+
+
+class _KvTest(tester.Embed):
+    _embedded = ("Test",)
+
+    def __init__(self, t: tester.T, stale: bool = False, randomkeys: bool = False) -> None:
+        self.stale = stale
+        self.stop = threading.Event()
+        cfg = tester.MakeConfig(t, 1, True, self.StartKVServer)
+        self.Test = kvtest.MakeTest(t, cfg, randomkeys, self)
+
+    def StartKVServer(self, ends: list, gid: int, me: int, persister: tester.Persister) -> list:
+        return [KVServer(self.stale)]
+
+    def MakeClerk(self) -> kvtest.TestClerk:
+        clnt = self.Config.MakeClient()
+        return kvtest.TestClerk(Clerk(clnt, tester.ServerName(tester.GRP0, 0), self.stop), clnt)
+
+    def DeleteClerk(self, ck: kvtest.TestClerk) -> None:
+        self.DeleteClient(ck.Clnt)
+
+    def Cleanup(self) -> None:
+        self.stop.set()
+        self.Test.Cleanup()
+
+
+def TestKvtestHelpersOnToyKV(capsys):
+    ts = _KvTest(tester.T())
+    before = tester.porcupine_summary()
+    try:
+        ts.Begin("Test: kvtest helpers")
+        tester.AnnotateTest("TestKvtestHelpersOnToyKV", 1)
+        ck = ts.MakeClerk()
+        ver = ts.PutAtLeastOnce(ck, "a", "x", 0, -1)
+        assert ver == 1
+        ts.CheckGet(ck, "a", "x", 1)
+        rs = ts.SpawnClientsAndWait(3, 0.2, lambda cli, ck1, done: ts.OneClientPut(cli, ck1, ["k"], done))
+        assert len(rs) == 3 and sum(r.Nok for r in rs) > 0 and sum(r.Nmaybe for r in rs) == 0
+        res = kvtest.ClntRes()
+        ts.CheckPutConcurrent(ck, "k", rs, res, True)
+        assert res.Nok == sum(r.Nok for r in rs)
+        e = kvtest.EntryV()
+        ver_k = ts.GetJson(ck, "k", -1, e)
+        assert ver_k == res.Nok and 0 <= e.Id < 3 and e.V == ver_k - 1
+        val, _, _ = ck.Get("k")
+        assert val == '{"Id":%d,"V":%d}' % (e.Id, e.V)  # Go's compact json.Marshal
+        ts.CheckPorcupine()
+        assert ts.oplog.Len() == ts.Config.ops  # every logged op was counted by cfg.Op()
+    finally:
+        ts.Cleanup()
+    out = capsys.readouterr().out
+    assert "info: linearizability check of" in out and ": Ok in" in out
+    assert "  ... Passed --" in out
+    assert tester.porcupine_summary() != before
+
+
+def TestCheckGetFailureMessage():
+    ts = _KvTest(tester.T())
+    with pytest.raises(tester.TestFailed, match=r"^Get\(a\) returns \(x, 1\) != \(y, 1\)$"):
+        try:
+            tester.AnnotateTest("TestCheckGetFailureMessage", 1)
+            ck = ts.MakeClerk()
+            ts.PutAtLeastOnce(ck, "a", "x", 0, -1)
+            ts.CheckGet(ck, "a", "y", 1)
+        finally:
+            ts.Cleanup()
+
+
+def TestPorcupineIllegalWritesViewAndFails(monkeypatch, tmp_path, capsys):
+    vis = tmp_path / "history.html"
+    monkeypatch.setenv("VIS_FILE", str(vis))
+    monkeypatch.delenv("VIS_ENABLE", raising=False)
+    ts = _KvTest(tester.T(), stale=True)
+    with pytest.raises(tester.TestFailed, match="history is not linearizable"):
+        try:
+            tester.AnnotateTest("TestPorcupineIllegal", 1)
+            ck = ts.MakeClerk()
+            ts.Put(ck, "a", "1", 0, 0)
+            ts.Put(ck, "a", "2", 1, 0)
+            ts.Get(ck, "a", 0)  # the stale server answers "1"
+            ts.CheckPorcupine()
+        finally:
+            ts.Cleanup()
+    out = capsys.readouterr().out
+    assert f"info: wrote history visualization to {vis}" in out
+    assert vis.stat().st_size > 0
+    assert "info: wrote visualization to" not in out  # Cleanup does not overwrite it (finalized)
+
+
+def TestClientFatalfDuringSpawnFailsTest():
+    ts = _KvTest(tester.T())
+    start = time.monotonic()
+
+    def client(cli: int, ck: kvtest.IKVClerk, done: tester.Chan) -> kvtest.ClntRes:
+        if cli == 1:
+            ts.Fatalf("client %d: bad value", cli)
+        return ts.OneClientPut(cli, ck, ["k"], done)
+
+    with pytest.raises(tester.TestFailed, match="^client 1: bad value"):
+        try:
+            ts.SpawnClientsAndWait(3, 5.0, client)
+        finally:
+            ts.Cleanup()
+    assert time.monotonic() - start < 2.0
+
+
+def TestPartitionerStopsAndAcks():
+    ts = _ToyTest(tester.T(), 3)
+    kt = kvtest.MakeTest(ts.Config.t, ts.Config, False, None)
+    try:
+        tester.AnnotateTest("TestPartitionerStopsAndAcks", 3)
+        ch = tester.Chan()
+        tester.go(kt.Partitioner, tester.GRP0, ch)
+        time.sleep(0.05)
+        start = time.monotonic()
+        ch.send(True)
+        v, ok = ch.recv(timeout=3.0)
+        assert ok and v is True
+        assert time.monotonic() - start < kvtest.ElectionTimeout + 0.3
+        assert ts.grp.GetConnected() == [True, True, True]
+    finally:
+        ts.Cleanup()
+
+
+def TestAppendsOnToyKV():
+    ts = _KvTest(tester.T())
+    try:
+        ck = ts.MakeClerk()
+        ts.PutJson(ck, "k", [], 0, 0)
+        rs = ts.SpawnClientsAndWait(2, 0.2, ts.OneClientAppend)
+        es: list = []
+        ver = ts.GetJson(ck, "k", 0, es)
+        ts.CheckAppends([kvtest.EntryN(**e) for e in es], 2, rs, ver)
+        assert len(es) == sum(r.Nok for r in rs) > 0
+    finally:
+        ts.Cleanup()
+
+
+def TestKvtestSmallHelpers():
+    assert kvtest.MakeKeys(3) == ["k0", "k1", "k2"]
+    v = kvtest.RandValue(30)
+    assert len(v) == 30 and v.isalpha() and v.isascii()
+    assert kvtest.ElectionTimeout == 1.0
+    r = tester.Randstring(20)
+    assert len(r) == 20 and r != tester.Randstring(20)
+
+
+# ---- annotations ------------------------------------------------------------------------------
+
+def _texts(tag: str) -> list[str]:
+    return [a.Description for a in annotation.snapshot_annotations() if a.Tag == tag]
+
+
+def TestAnnotateFaultTexts():
+    tester.AnnotateTest("TestAnnotateFaultTexts", 3)
+    tester.AnnotateConnection([True, True, True])  # unchanged: nothing
+    assert annotation.snapshot_annotations()[0].Description == "TestAnnotateFaultTexts (3 servers)"
+    tester.AnnotateConnection([True, False, True])
+    tester.AnnotateShutdown([2])
+    tester.AnnotateShutdown([2])  # unchanged: nothing
+    tester.AnnotateRestartAll()
+    tester.AnnotateConnection([True, True, True])  # all healthy: the open fault closes
+    tester.AnnotateTwoPartitions([0, 1], [2])
+    tester.AnnotateClearFailure()
+    closed = [a for a in annotation.snapshot_annotations() if a.Tag == tester.TAG_PARTITION]
+    assert [a.Description for a in closed] == [
+        "partition = [1] [0 2]",
+        "partition = [1] [0] / crash = [2]",
+        "partition = [1] [0 2]",
+        "partition = [0 1] [2]",
+    ]
+    # A continuous annotation replaced on its tag ends at t; the next starts at t + 1000 ns.
+    assert closed[1].Start == closed[0].End + 1000
+    assert all(a.BackgroundColor == tester.COLOR_FAULT for a in closed)
+
+
+def TestAnnotateCheckerAndQuirks():
+    tester.AnnotateTest("TestAnnotateCheckerAndQuirks", 1)
+    tester.AnnotateCheckerSuccess("no begin", "point")  # no begin time yet: a point annotation
+    t0 = tester.GetAnnotateTimestamp()
+    tester.AnnotateCheckerBegin("checking Get(a)")
+    tester.AnnotateCheckerFailure("Get(a) wrong", "details")
+    tester.AnnotateContinuousEnd("never-opened")  # Go's quirk: an annotation starting at 0
+    tester.AnnotateInfoInterval(t0, "interval", "d")
+    tester.Annotate("user", "mine", "d")
+    anns = annotation.snapshot_annotations()
+    point, interval = anns[1], anns[2]
+    assert point.End == 0 and point.Tag == tester.TAG_CHECKER and point.BackgroundColor == tester.COLOR_SUCCESS
+    assert interval.Start >= t0 and interval.End >= interval.Start
+    assert interval.Details == "checking Get(a): details" and interval.BackgroundColor == tester.COLOR_FAILURE
+    assert anns[3].Tag == "never-opened" and anns[3].Start == 0
+    assert anns[4].Tag == tester.TAG_INFO and anns[4].Start == t0
+    assert anns[5].BackgroundColor == tester.COLOR_USER
+    tester.AnnotateContinuous("user", "open", "d")
+    final = tester.FinalizeAnnotations("the end")
+    assert isinstance(final[0], porcupine.Annotation)
+    assert [a.Description for a in final[-2:]] == ["open", "the end"]  # open ones closed, then the end
+    assert final[-1].End == final[-1].Start + 1000
+    assert tester.GetAnnotationFinalized()
+
+
+def _failing_toy_test() -> None:
+    ts = _ToyTest(tester.T(), 2)
+    with pytest.raises(tester.TestFailed):
+        try:
+            tester.AnnotateTest("vis", 2)
+            tester.AnnotateShutdown([1])
+            ts.Fatalf("boom")
+        finally:
+            ts.Cleanup()
+
+
+def _passing_toy_test() -> None:
+    ts = _ToyTest(tester.T(), 2)
+    try:
+        tester.AnnotateTest("vis", 2)
+        tester.AnnotateInfo("hello", "world")
+    finally:
+        ts.Cleanup()
+
+
+@pytest.mark.parametrize("enable,failing,written", [
+    ("", True, True), ("", False, False),
+    ("never", True, False), ("always", False, True), ("always", True, True),
+])
+def TestVisEnableAndFile(monkeypatch, tmp_path, capsys, enable, failing, written):
+    vis = tmp_path / "vis.html"
+    monkeypatch.setenv("VIS_FILE", str(vis))
+    monkeypatch.setenv("VIS_ENABLE", enable)
+    (_failing_toy_test if failing else _passing_toy_test)()
+    out = capsys.readouterr().out
+    assert vis.exists() == written
+    assert (f"info: wrote visualization to {vis}" in out) == written
+    if written:
+        assert vis.stat().st_size > 0
+
+
+def TestVisTempFileWhenNoVisFile(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("VIS_FILE", raising=False)
+    monkeypatch.delenv("VIS_ENABLE", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    _failing_toy_test()
+    files = list(tmp_path.glob("porcupine-*.html"))
+    assert len(files) == 1
+    assert f"info: wrote visualization to {files[0]}" in capsys.readouterr().out
+
+
+def TestSigintWritesViewAndChains(monkeypatch, tmp_path, capsys):
+    import signal
+
+    vis = tmp_path / "interrupted.html"
+    monkeypatch.setenv("VIS_FILE", str(vis))
+    monkeypatch.delenv("VIS_ENABLE", raising=False)
+    assert annotation.install_sigint_handler()
+    chained = []
+    monkeypatch.setattr(annotation, "_prev_sigint", lambda signum, frame: chained.append(signum))
+    tester.AnnotateTest("TestSigint", 1)
+    tester.AnnotateInfo("before ctrl-c", "")
+    if signal.getsignal(signal.SIGINT) is annotation._on_sigint:
+        signal.raise_signal(signal.SIGINT)
+    else:  # someone replaced our handler after install: call it directly (never a real SIGINT)
+        annotation._on_sigint(signal.SIGINT, None)
+    assert chained == [signal.SIGINT]
+    assert vis.stat().st_size > 0
+    assert f"info: wrote visualization to {vis}" in capsys.readouterr().out
+    annotation.cleanup(False, "reset")
+
+
+def TestGoFormatVerbs():
+    S = tester.Sprintf
+    assert S("%v %v %v %v", True, None, [1, [2, 3]], {"b": 1, "a": 2}) == "true <nil> [1 [2 3]] map[a:2 b:1]"
+    assert S("%+v|%v", kvtest.EntryV(1, 2), kvtest.EntryV(1, 2)) == "{Id:1 V:2}|{1 2}"
+    assert S("%4.1f|%5d|%-4d|%q|%x|%%", 2.06, 46, 7, "k", 255) == " 2.1|   46|7   |\"k\"|ff|%"
+    assert S("%d %d", 1) == "1 %!d(MISSING)" and S("x", 1) == "x%!(EXTRA int=1)"
