@@ -236,7 +236,7 @@ class Network:
             for p in self._inflight:
                 if not p.released:
                     p.released = True
-                    p.lock.release()
+                    p.wake()  # the worker may have released it already
             self._inflight.clear()
         self._pool.shutdown()
 
@@ -312,7 +312,7 @@ class Network:
             del self._inflight[p]
             if not p.released:
                 p.released = True
-                p.lock.release()
+                p.wake()  # the worker may have released it already
 
     # ---- counters ----------------------------------------------------------------------------
 
