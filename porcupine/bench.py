@@ -32,6 +32,7 @@ GO_SECONDS = {
 }
 
 TARGET_RATIO = 3.0
+LAB_TIMEOUT_S = 1.0
 
 
 def time_check(events, model, want: bool, repeat: int, verbose: bool) -> float:
@@ -39,7 +40,12 @@ def time_check(events, model, want: bool, repeat: int, verbose: bool) -> float:
     for _ in range(repeat):
         start = time.perf_counter()
         if verbose:
-            got = CheckEventsVerbose(model, events, 0)[0].value == "Ok"
+            # The labs' budget; verbose mode waits for every partition (as in Go), so
+            # c50-bad, whose other partitions explode, takes the whole second.
+            res = CheckEventsVerbose(model, events, LAB_TIMEOUT_S)[0].value
+            if res == "Unknown":
+                raise SystemExit("verbose check timed out (Unknown)")
+            got = res == "Ok"
         else:
             got = CheckEvents(model, events)
         best = min(best, time.perf_counter() - start)
@@ -53,10 +59,11 @@ def main(argv=None) -> int:
     parser.add_argument("directory", help="folder with c01-ok.txt ... c50-bad.txt")
     parser.add_argument("--repeat", type=int, default=5, help="runs per history (best is kept)")
     parser.add_argument("--verbose-check", action="store_true",
-                        help="use CheckEventsVerbose (what the labs call) instead of CheckEvents")
+                        help="use CheckEventsVerbose with the labs' 1 s timeout instead of CheckEvents "
+                             "(partitioned histories only)")
     args = parser.parse_args(argv)
     rows = []
-    for partitioned in (True, False):
+    for partitioned in ((True,) if args.verbose_check else (True, False)):
         for name, want in REFERENCE_HISTORIES.items():
             if (name, partitioned) not in GO_SECONDS:
                 continue

@@ -1,0 +1,198 @@
+"""Randomized histories: simulated linearizable KV stores (must be Ok), mutated ones (must be
+Illegal), and a brute-force checker to cross-check verdicts on small histories.
+
+Run: python -m pytest porcupine/test_random.py      (PORCUPINE_SEED=n replays one seed)
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+
+from porcupine import (CallEvent, CheckEvents, CheckOperations, CheckOperationsTimeout,
+                       CheckOperationsVerbose, Event, Illegal, Model, Ok, Operation, ReturnEvent)
+
+SEEDS = [int(os.environ["PORCUPINE_SEED"])] if "PORCUPINE_SEED" in os.environ else list(range(40))
+NEVER_WRITTEN = "never-written"
+
+
+def _partition(ops):
+    keys = sorted({op.Input[1] for op in ops})
+    return [[op for op in ops if op.Input[1] == k] for k in keys]
+
+
+def _step_one_key(state, inp, out):
+    kind = inp[0]
+    if kind == "get":
+        return out == state, state
+    if kind == "put":
+        return True, inp[2]
+    return True, state + inp[2]
+
+
+def _step_whole_store(state, inp, out):
+    # state: a sorted tuple of (key, value) pairs, so it is hashable.
+    d = dict(state)
+    kind, key = inp[0], inp[1]
+    if kind == "get":
+        return out == d.get(key, ""), state
+    d[key] = inp[2] if kind == "put" else d.get(key, "") + inp[2]
+    return True, tuple(sorted(d.items()))
+
+
+KV_BY_KEY = Model(Partition=_partition, Init=lambda: "", Step=_step_one_key)
+KV_WHOLE = Model(Init=tuple, Step=_step_whole_store)
+KV_WHOLE_EQUAL = Model(Init=dict, Step=lambda s, i, o: _dict_step(s, i, o), Equal=lambda a, b: a == b)
+
+
+def _dict_step(state, inp, out):
+    kind, key = inp[0], inp[1]
+    if kind == "get":
+        return out == state.get(key, ""), state
+    new = dict(state)
+    new[key] = inp[2] if kind == "put" else new.get(key, "") + inp[2]
+    return True, new
+
+
+def simulate(rng: random.Random, n_clients: int, n_ops: int, n_keys: int):
+    """A linearizable history: every operation takes effect at a random instant inside its
+    [call, return] interval, on a real store; outputs are what that store returned."""
+    pending = []
+    clock = [0] * n_clients
+    for i in range(n_ops):
+        c = rng.randrange(n_clients)
+        call = clock[c] + rng.randrange(0, 5)
+        ret = call + rng.randrange(0, 12)
+        clock[c] = ret + 1
+        lp = rng.uniform(call, ret)
+        key = f"k{rng.randrange(n_keys)}"
+        kind = rng.choice(("get", "get", "put", "append"))
+        inp = (kind, key) if kind == "get" else (kind, key, f"{c}.{i};")
+        pending.append((lp, c, inp, call, ret))
+    store = {}
+    ops = []
+    for lp, c, inp, call, ret in sorted(pending):
+        kind, key = inp[0], inp[1]
+        out = None
+        if kind == "get":
+            out = store.get(key, "")
+        elif kind == "put":
+            store[key] = inp[2]
+        else:
+            store[key] = store.get(key, "") + inp[2]
+        ops.append(Operation(ClientId=c, Input=inp, Call=call, Output=out, Return=ret))
+    rng.shuffle(ops)  # the checker must not rely on input order
+    return ops
+
+
+def corrupt(rng: random.Random, ops):
+    """Make a get return a value nobody wrote: never linearizable. None if there is no get."""
+    gets = [i for i, op in enumerate(ops) if op.Input[0] == "get"]
+    if not gets:
+        return None
+    i = rng.choice(gets)
+    bad = list(ops)
+    o = bad[i]
+    bad[i] = Operation(ClientId=o.ClientId, Input=o.Input, Call=o.Call, Output=NEVER_WRITTEN, Return=o.Return)
+    return bad
+
+
+def perturb(rng: random.Random, ops):
+    """A plausible mistake: a get returns a value written elsewhere in the history, or a
+    prefix/suffix of the truth; may or may not still be linearizable."""
+    gets = [i for i, op in enumerate(ops) if op.Input[0] == "get"]
+    if not gets:
+        return list(ops)
+    i = rng.choice(gets)
+    o = ops[i]
+    written = [op.Input[2] for op in ops if op.Input[0] != "get"] + [""]
+    choice = rng.choice(written)
+    if o.Output and rng.random() < 0.3:
+        cut = rng.randrange(len(o.Output))
+        choice = o.Output[:cut]
+    bad = list(ops)
+    bad[i] = Operation(ClientId=o.ClientId, Input=o.Input, Call=o.Call, Output=choice, Return=o.Return)
+    return bad
+
+
+def brute_force(model: Model, ops) -> bool:
+    """Try every order consistent with real time (a precedes b when a returns before b calls)."""
+    n = len(ops)
+    for order in itertools.permutations(range(n)):
+        position = {op_index: k for k, op_index in enumerate(order)}
+        if any(ops[a].Return < ops[b].Call and position[a] > position[b]
+               for a in range(n) for b in range(n)):
+            continue
+        state = model.Init()
+        for k in order:
+            ok, state = model.Step(state, ops[k].Input, ops[k].Output)
+            if not ok:
+                break
+        else:
+            return True
+    return False
+
+
+def to_events(ops):
+    stamped = []
+    for i, op in enumerate(ops):
+        stamped.append((op.Call, 0, Event(ClientId=op.ClientId, Kind=CallEvent, Value=op.Input, Id=i)))
+        stamped.append((op.Return, 1, Event(ClientId=op.ClientId, Kind=ReturnEvent, Value=op.Output, Id=i)))
+    stamped.sort(key=lambda t: (t[0], t[1]))
+    return [e for _, _, e in stamped]
+
+
+def TestSimulatedHistoriesAreLinearizable():
+    for seed in SEEDS:
+        rng = random.Random(seed)
+        ops = simulate(rng, n_clients=rng.randrange(1, 8), n_ops=rng.randrange(1, 120), n_keys=rng.randrange(1, 5))
+        assert CheckOperations(KV_BY_KEY, ops), f"seed {seed}"
+        assert CheckOperationsTimeout(KV_WHOLE, ops, 0) is Ok, f"seed {seed}"
+        assert CheckEvents(KV_WHOLE, to_events(ops)), f"seed {seed}"
+        res, info = CheckOperationsVerbose(KV_BY_KEY, ops, 0)
+        assert res is Ok, f"seed {seed}"
+        # Every partition's reported linearization is complete and valid.
+        for part in info.PartialLinearizationsOperations():
+            assert len(part) == 1
+            state = ""
+            for o in part[0]:
+                ok, state = _step_one_key(state, o.Input, o.Output)
+                assert ok, f"seed {seed}: reported linearization is invalid"
+
+
+def TestCorruptedHistoriesAreIllegal():
+    checked = 0
+    for seed in SEEDS:
+        rng = random.Random(1000 + seed)
+        ops = simulate(rng, n_clients=rng.randrange(1, 8), n_ops=rng.randrange(2, 120), n_keys=rng.randrange(1, 5))
+        bad = corrupt(rng, ops)
+        if bad is None:
+            continue
+        checked += 1
+        assert not CheckOperations(KV_BY_KEY, bad), f"seed {seed}"
+        assert CheckOperationsTimeout(KV_WHOLE, bad, 0) is Illegal, f"seed {seed}"
+        assert not CheckEvents(KV_WHOLE_EQUAL, to_events(bad)), f"seed {seed}"
+        res, info = CheckOperationsVerbose(KV_BY_KEY, bad, 0)
+        assert res is Illegal
+    assert checked >= len(SEEDS) // 2
+
+
+def TestAgreesWithBruteForce():
+    """Small histories (<= 7 ops), correct and perturbed, against exhaustive search."""
+    verdicts = {True: 0, False: 0}
+    for seed in range(300 if len(SEEDS) > 1 else 1):
+        s = seed if len(SEEDS) > 1 else SEEDS[0]
+        rng = random.Random(5000 + s)
+        ops = simulate(rng, n_clients=rng.randrange(1, 5), n_ops=rng.randrange(1, 8), n_keys=rng.randrange(1, 3))
+        if rng.random() < 0.7:
+            ops = perturb(rng, ops)
+        want = brute_force(KV_WHOLE, ops)
+        verdicts[want] += 1
+        assert CheckOperations(KV_BY_KEY, ops) == want, f"seed {s}: partitioned, want {want}"
+        assert CheckOperations(KV_WHOLE, ops) == want, f"seed {s}: whole store, want {want}"
+        assert CheckOperations(KV_WHOLE_EQUAL, ops) == want, f"seed {s}: Equal-based, want {want}"
+        assert CheckEvents(KV_WHOLE, to_events(ops)) == want, f"seed {s}: events, want {want}"
+    if len(SEEDS) > 1:
+        # The generator must exercise both verdicts, or the comparison proves little.
+        assert verdicts[True] > 30 and verdicts[False] > 30, verdicts

@@ -1,0 +1,97 @@
+"""Go porcupine's reference KV histories (test_data/kv/c01-ok.txt ... c50-bad.txt) must get
+Go's verdicts, partitioned by key and (c01, c10) as one partition, like Go's TestKv* tests.
+
+The histories belong to Go porcupine and are not in this repository. Fetch them and run:
+    git clone https://github.com/anishathalye/porcupine /tmp/porcupine
+    PORCUPINE_TEST_DATA=/tmp/porcupine/test_data/kv python -m pytest porcupine/test_reference.py
+Without PORCUPINE_TEST_DATA these tests are skipped (and reported as skipped). The
+no-partition c10 tests take a few seconds each, as in Go (where they are skipped in -short).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from porcupine import CheckEvents, CheckEventsTimeout, CheckEventsVerbose, Illegal, Ok, Unknown
+from porcupine.tools.kvlog import KV_MODEL, KV_NO_PARTITION_MODEL, parse_kv_log, reference_dir
+
+_DIR = reference_dir()
+needs_data = pytest.mark.skipif(
+    _DIR is None,
+    reason="set PORCUPINE_TEST_DATA to a folder with Go porcupine's test_data/kv/c01-ok.txt etc.")
+
+
+def checkKv(log_name: str, correct: bool, partition: bool) -> None:
+    events = parse_kv_log(os.path.join(_DIR, log_name + ".txt"))
+    model = KV_MODEL if partition else KV_NO_PARTITION_MODEL
+    res = CheckEvents(model, events)
+    assert res == correct, f"{log_name}: expected {correct}, got {res}"
+
+
+@needs_data
+def TestKv1ClientOk():
+    checkKv("c01-ok", True, True)
+
+
+@needs_data
+def TestKv1ClientBad():
+    checkKv("c01-bad", False, True)
+
+
+@needs_data
+def TestKv10ClientsOk():
+    checkKv("c10-ok", True, True)
+
+
+@needs_data
+def TestKv10ClientsBad():
+    checkKv("c10-bad", False, True)
+
+
+@needs_data
+def TestKv50ClientsOk():
+    checkKv("c50-ok", True, True)
+
+
+@needs_data
+def TestKv50ClientsBad():
+    checkKv("c50-bad", False, True)
+
+
+@needs_data
+def TestKvNoPartition1ClientOk():
+    checkKv("c01-ok", True, False)
+
+
+@needs_data
+def TestKvNoPartition1ClientBad():
+    checkKv("c01-bad", False, False)
+
+
+@needs_data
+def TestKvNoPartition10ClientsOk():
+    checkKv("c10-ok", True, False)
+
+
+@needs_data
+def TestKvNoPartition10ClientsBad():
+    checkKv("c10-bad", False, False)
+
+
+@needs_data
+def TestKvVerboseWithLabTimeout():
+    """The labs' call: verbose, 1 s. A timeout must not hide a verdict reachable in time."""
+    for name, want in (("c01-ok", Ok), ("c01-bad", Illegal), ("c10-ok", Ok), ("c10-bad", Illegal),
+                       ("c50-ok", Ok), ("c50-bad", Illegal)):
+        events = parse_kv_log(os.path.join(_DIR, name + ".txt"))
+        res, info = CheckEventsVerbose(KV_MODEL, events, 1.0)
+        assert res is want, f"{name}: expected {want}, got {res}"
+        assert len(info.PartialLinearizations()) == len(KV_MODEL.PartitionEvent(events))
+
+
+@needs_data
+def TestKvNoPartitionTimeout():
+    events = parse_kv_log(os.path.join(_DIR, "c10-ok.txt"))
+    assert CheckEventsTimeout(KV_NO_PARTITION_MODEL, events, 0.2) is Unknown

@@ -1,0 +1,128 @@
+"""The HTML view: one self-contained file whose embedded data describes the check.
+
+Run: python -m pytest porcupine/test_visualization.py
+The Chromium rendering test runs only where `chromium` is installed (dev machines);
+elsewhere it is skipped and the structural tests stand in.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+
+import pytest
+
+from porcupine import (Annotation, CheckOperationsVerbose, LinearizationInfo, Model, ModelError,
+                       Operation, Visualize, VisualizePath)
+from porcupine.tools import screenshot
+
+DATA_RE = re.compile(r'<script id="porcupine-data" type="application/json">(.*?)</script>', re.S)
+
+
+def embedded_data(html: str) -> dict:
+    m = DATA_RE.search(html)
+    assert m, "no embedded data block"
+    return json.loads(m.group(1))
+
+
+def demo_view():
+    model = screenshot.demo_model()
+    ops, annotations = screenshot.demo_history()
+    res, info = CheckOperationsVerbose(model, ops, 0)
+    info.AddAnnotations(annotations)
+    out = io.StringIO()
+    Visualize(model, info, out)
+    return res, out.getvalue()
+
+
+def TestViewIsSelfContained():
+    _, html = demo_view()
+    assert screenshot.external_urls(html) == []
+    assert "<script src" not in html and "<link" not in html
+    assert "/*PORCUPINE_" not in html, "a template placeholder was left unfilled"
+    assert html.count("<script") == 2  # the data block and the inline code
+    assert "<style>" in html and ".op" in html
+
+
+def TestEmbeddedDataDescribesTheCheck():
+    res, html = demo_view()
+    assert res.value == "Illegal"
+    data = embedded_data(html)
+    parts = data["Partitions"]
+    assert [p["Linearizable"] for p in parts] == [True, False]
+    good, bad = parts
+    assert [h["Description"] for h in good["History"]][:2] == ["put('x', '1')", "get('x') -> '1'"]
+    assert len(good["PartialLinearizations"][0]) == 4
+    # The bad key: the longest prefix is the two puts and the first get; the stale get fails.
+    assert [s["Index"] for s in bad["PartialLinearizations"][0]] == [0, 1, 2]
+    assert bad["PartialLinearizations"][0][-1]["StateDescription"] == "'b'"
+    assert bad["FailedAt"][0] == 3
+    assert bad["History"][3]["Description"] == "get('y') -> 'a'"
+    assert bad["InitialState"] == "''"
+    # Times are compressed but ordered, and the originals kept for the tooltip.
+    starts = [(int(h["OriginalStart"]), h["Start"]) for h in good["History"]]
+    assert sorted(starts) == sorted(starts, key=lambda t: t[1])
+
+
+def TestAnnotationsInData():
+    _, html = demo_view()
+    anns = embedded_data(html)["Annotations"]
+    assert len(anns) == 4
+    failure = next(a for a in anns if a["Tag"] == "$ Failure")
+    assert failure["BackgroundColor"] == "#ffd7d7" and failure["TextColor"] == "#600"
+    assert failure["End"] > failure["Start"] and failure["Annotation"] is True
+    point = next(a for a in anns if a["Description"] == "retry")
+    assert point["Start"] == point["End"] and point["ClientId"] == 2 and point["Tag"] == ""
+
+
+def TestAnnotationsOnly():
+    # What the tester writes when a test fails outside a porcupine check.
+    model = Model(Init=lambda: 0, Step=lambda s, i, o: (True, s))
+    info = LinearizationInfo()
+    info.AddAnnotations([Annotation(Tag="$ Test Info", Start=5, Description="TestX (3 servers)"),
+                         Annotation(Tag="$ Failure", Start=10, End=20, Description="crash = [1]",
+                                    BackgroundColor="#fcc")])
+    out = io.BytesIO()
+    Visualize(model, info, out)
+    data = embedded_data(out.getvalue().decode("utf-8"))
+    assert data["Partitions"] == []
+    assert [a["Description"] for a in data["Annotations"]] == ["TestX (3 servers)", "crash = [1]"]
+    with pytest.raises(ModelError, match="Annotation"):
+        info.AddAnnotations([("not", "an", "annotation")])
+
+
+def TestHostileTextIsEscaped(tmp_path):
+    model = Model(Init=lambda: "", Step=lambda s, i, o: (o == s if i == "get" else True, s if i == "get" else i),
+                  DescribeOperation=lambda i, o: f"{i}</script><script>alert(1)</script>\u2028{o}")
+    ops = [Operation(ClientId=0, Input="</script>", Call=0, Output=None, Return=10),
+           Operation(ClientId=1, Input="get", Call=20, Output="</script>", Return=30)]
+    _, info = CheckOperationsVerbose(model, ops, 0)
+    path = tmp_path / "view.html"
+    VisualizePath(model, info, path)
+    html = path.read_text(encoding="utf-8")
+    data = embedded_data(html)
+    assert data["Partitions"][0]["History"][0]["Description"] == model.DescribeOperation("</script>", None)
+    assert html.count("<script") == 2
+
+
+def TestMetadataShown():
+    model = Model(Init=lambda: 0, Step=lambda s, i, o: (True, s),
+                  DescribeOperationMetadata=lambda m: f"server {m}")
+    ops = [Operation(ClientId=0, Input=1, Call=0, Output=None, Return=10, Metadata=3)]
+    _, info = CheckOperationsVerbose(model, ops, 0)
+    out = io.StringIO()
+    Visualize(model, info, out)
+    assert embedded_data(out.getvalue())["Partitions"][0]["History"][0]["Metadata"] == "server 3"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="chromium not installed (dev check only; apt-get install -y chromium)")
+def TestRendersInHeadlessChromium(tmp_path):
+    html = tmp_path / "demo.html"
+    png = tmp_path / "demo.png"
+    screenshot.write_demo(str(html))
+    assert screenshot.rendered_ok(str(html)), "the page's script did not finish (JS error?)"
+    screenshot.screenshot(str(html), str(png), "1200,700", show="1:3")
+    assert png.stat().st_size > 10_000
