@@ -139,9 +139,11 @@ def _read_asset(name: str) -> str:
 def render_html(model: Model, info) -> str:
     """The whole page as a string."""
     data = computeVisualizationData(model, info)
-    # "</" could close the <script> element early; "\u2028" breaks old JS parsers.
+    # Inside <script>, "</script" ends the element and "<!--" changes how the HTML parser
+    # reads on, so no "<" (nor ">", "&") may appear raw; JSON's \u escapes keep the text.
     payload = (json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-               .replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+               .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+               .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
     page = _read_asset("view.html")
     page = page.replace(_CSS_MARK, _read_asset("view.css"))
     page = page.replace(_JS_MARK, _read_asset("view.js"))
