@@ -140,7 +140,9 @@
       svg('rect', {x: 0, y: top, width, height: h, class: 'section-bg' + (s.bad ? ' bad' : '')}, canvas)
       svg('rect', {x: 0, y: top, width: labelW, height: h, class: 'section-bg' + (s.bad ? ' bad' : '')}, labels)
       const title = s.kind === 'partition' ? partitionLabel(s.index) : 'annotations'
-      const tl = svg('text', {x: PAD, y: top + SECTION_H / 2, class: 'section-label' + (s.bad ? ' bad' : '')}, canvas)
+      // In the label column, which does not scroll sideways; the text may run over the
+      // (empty) title row of the timeline.
+      const tl = svg('text', {x: PAD, y: top + SECTION_H / 2, class: 'section-label' + (s.bad ? ' bad' : '')}, labels)
       tl.textContent = title
       if (s.kind === 'partition') tl.setAttribute('id', `title-${s.index}`)
       svg('line', {x1: 0, x2: width, y1: top, y2: top, class: 'divider'}, canvas)
