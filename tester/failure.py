@@ -89,6 +89,7 @@ class T:
         self._prev_handler: Any = None
         self._handler_installed = False
         self._install_interrupt()
+        _ensure_excepthook()
         _make_current(self)
 
     # ---- Go's testing.T methods -------------------------------------------------
@@ -314,12 +315,27 @@ def _excepthook(args: threading.ExceptHookArgs) -> None:
         return
     t = getattr(_bound, "t", None) or _current
     if t is None or args.exc_value is None:
-        _prev_excepthook(args)
+        if getattr(_bound, "in_prev_hook", False):
+            return  # a hook that chains back to us: stop the loop
+        _bound.in_prev_hook = True
+        try:
+            _prev_excepthook(args)
+        finally:
+            _bound.in_prev_hook = False
         return
     _route_exception(t, args.exc_value)
 
 
-threading.excepthook = _excepthook
+def _ensure_excepthook() -> None:
+    """Put our hook in front again if someone replaced it (pytest does at configure time)."""
+    global _prev_excepthook
+    with _state_mu:
+        if threading.excepthook is not _excepthook:
+            _prev_excepthook = threading.excepthook
+            threading.excepthook = _excepthook
+
+
+_ensure_excepthook()
 
 
 def finish_current_test() -> None:

@@ -4,8 +4,9 @@ Usage:
     from tester import porcupine_summary, porcupine_unknown_count
     print(porcupine_summary())   # "porcupine: 12 checks, 12 ok, 0 illegal, 0 unknown (timed out)"
 
-kvtest.CheckPorcupineT records every result here (and logs it). Wire the summary into pytest with
-`pytest_terminal_summary` in conftest.py (see the tester report).
+kvtest.CheckPorcupineT records every result here (and logs it). tester.pytest_plugin adds the
+session total to pytest's terminal summary, also under xdist (conftest.py:
+`pytest_plugins = ["tester.pytest_plugin"]`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def record_porcupine(result: str, test_name: str) -> None:
         else:
             _counts.unknown += 1
             _counts.unknown_tests.append(test_name)
+
+
+def snapshot() -> dict:
+    """The counts so far, as a plain (picklable) dict."""
+    with _mu:
+        return {"checks": _counts.checks, "ok": _counts.ok, "illegal": _counts.illegal,
+                "unknown": _counts.unknown}
 
 
 def porcupine_unknown_count() -> int:
