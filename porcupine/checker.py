@@ -211,7 +211,15 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
     cache_set: set = set()
     cache_buckets: dict = {}
     calls: list = []          # stack of (call node, state before it, linearized before it)
+    # Longest prefixes (verbose mode). Go records the whole stack at every backtrack, for
+    # each operation on it: O(depth) a time. Here a record costs O(1): the stack is also a
+    # persistent list of cells (id, parent), a record is the top cell, and it is kept
+    # lazily per stack slot (pending[k]: the deepest record made while slot k was on the
+    # stack) and handed down a slot at each pop, where the popped operation keeps it if it
+    # beats that operation's best.
     best_len = [0] * n
+    pending: list = []
+    top_cell = None
     pushed_since_pop = False
 
     state = model.Init()
@@ -256,6 +264,9 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
                     entry = nxt[entry]
                     continue
                 calls.append((entry, state, linearized))
+                if compute_partial:
+                    top_cell = (op_id[entry], top_cell)
+                    pending.append(None)
                 state = new_state
                 linearized = new_lin
                 # Lift the call and its return out of the list.
@@ -274,11 +285,25 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
                 raise ModelError(f"Model.Step must return (ok, new_state) with ok a bool, got {result!r}")
         else:
             if not calls:
+                _finish_partials(calls, pending, op_id, longest, best_len)
                 return False
-            if compute_partial and pushed_since_pop:
-                # Only a pop right after a push can lengthen any record: the stack at a
-                # second pop in a row is a prefix of the one just recorded.
-                _record_longest(calls, op_id, longest, best_len)
+            if compute_partial:
+                depth = len(calls)
+                rec = pending.pop()
+                # Only a pop right after a push can set a record: at a second pop in a row
+                # the stack is a prefix of the one just recorded.
+                if pushed_since_pop and (rec is None or depth > rec[0]):
+                    rec = (depth, top_cell)
+                if rec is not None:
+                    i = op_id[calls[-1][0]]
+                    if rec[0] > best_len[i]:
+                        best_len[i] = rec[0]
+                        longest[i] = rec[1]
+                    if pending:
+                        below = pending[-1]
+                        if below is None or rec[0] > below[0]:
+                            pending[-1] = rec
+                top_cell = top_cell[1]
             pushed_since_pop = False
             entry, state, linearized = calls.pop()
             ret = match[entry]
@@ -293,22 +318,43 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
         ticks -= 1
         if not ticks:
             ticks = CHECK_EVERY_STEPS
-            yield
+            try:
+                yield
+            except GeneratorExit:  # the caller gave up (timeout): keep what was found
+                _finish_partials(calls, pending, op_id, longest, best_len)
+                raise
     seq = [op_id[c[0]] for c in calls]
     longest[:] = [seq] * n
     return True
 
 
-def _record_longest(calls: list, op_id: list, longest: list, best_len: list) -> None:
-    depth = len(calls)
-    seq = None
-    for c in calls:
-        i = op_id[c[0]]
-        if depth > best_len[i]:
-            if seq is None:
-                seq = [op_id[d[0]] for d in calls]
-            longest[i] = seq
-            best_len[i] = depth
+def _finish_partials(calls: list, pending: list, op_id: list, longest: list, best_len: list) -> None:
+    """Hand the pending records down the stack, then turn cells into lists of ids."""
+    for k in range(len(pending) - 1, -1, -1):
+        rec = pending[k]
+        if rec is None:
+            continue
+        i = op_id[calls[k][0]]
+        if rec[0] > best_len[i]:
+            best_len[i] = rec[0]
+            longest[i] = rec[1]
+        if k > 0 and (pending[k - 1] is None or rec[0] > pending[k - 1][0]):
+            pending[k - 1] = rec
+    cells = list(longest)
+    as_list: dict = {}
+    for i, cell in enumerate(cells):
+        if cell is None:
+            continue
+        seq = as_list.get(id(cell))
+        if seq is None:
+            seq = []
+            c = cell
+            while c is not None:
+                seq.append(c[0])
+                c = c[1]
+            seq.reverse()
+            as_list[id(cell)] = seq
+        longest[i] = seq
 
 
 def _eq(a: Any, b: Any) -> bool:

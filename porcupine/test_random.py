@@ -196,3 +196,75 @@ def TestAgreesWithBruteForce():
     if len(SEEDS) > 1:
         # The generator must exercise both verdicts, or the comparison proves little.
         assert verdicts[True] > 30 and verdicts[False] > 30, verdicts
+
+
+def reference_partials(model: Model, ops):
+    """The longest-prefix bookkeeping done the direct way (record the whole stack for every
+    operation on it at each backtrack), over the same search, for one partition."""
+    from porcupine.checker import _make_entries
+    entries = _make_entries(ops)
+    n = len(ops)
+    # A plain doubly-linked list of dict nodes.
+    nodes = [{"e": e, "next": None, "prev": None, "match": None} for e in entries]
+    head = {"next": None, "prev": None, "match": None, "e": None}
+    chain = [head] + nodes
+    for a, b in zip(chain, chain[1:]):
+        a["next"], b["prev"] = b, a
+    ret_of = {nd["e"].id: nd for nd in nodes if nd["e"].is_return}
+    for nd in nodes:
+        if not nd["e"].is_return:
+            nd["match"] = ret_of[nd["e"].id]
+    longest = [None] * n
+    cache = set()
+    calls = []
+    state, lin = model.Init(), 0
+    entry = head["next"]
+    while head["next"] is not None:
+        if entry["match"] is not None:
+            ok, new_state = model.Step(state, entry["e"].value, entry["match"]["e"].value)
+            key = (lin | (1 << entry["e"].id), new_state)
+            if ok and key not in cache:
+                cache.add(key)
+                calls.append((entry, state, lin))
+                state, lin = new_state, key[0]
+                for nd in (entry, entry["match"]):
+                    nd["prev"]["next"] = nd["next"]
+                    if nd["next"] is not None:
+                        nd["next"]["prev"] = nd["prev"]
+                entry = head["next"]
+            else:
+                entry = entry["next"]
+        else:
+            if not calls:
+                break
+            seq = tuple(c[0]["e"].id for c in calls)
+            for i in seq:
+                if longest[i] is None or len(seq) > len(longest[i]):
+                    longest[i] = seq
+            entry, state, lin = calls.pop()
+            for nd in (entry["match"], entry):
+                nd["prev"]["next"] = nd
+                if nd["next"] is not None:
+                    nd["next"]["prev"] = nd
+            entry = entry["next"]
+    else:
+        full = tuple(c[0]["e"].id for c in calls)
+        return {full}
+    return {s for s in longest if s is not None}
+
+
+def TestPartialLinearizationsMatchDirectBookkeeping():
+    """The checker's O(1)-per-backtrack records give exactly the direct method's prefixes."""
+    compared = 0
+    for seed in range(200 if len(SEEDS) > 1 else 1):
+        s = seed if len(SEEDS) > 1 else SEEDS[0]
+        rng = random.Random(7000 + s)
+        ops = simulate(rng, n_clients=rng.randrange(2, 7), n_ops=rng.randrange(2, 40), n_keys=1)
+        ops = perturb(rng, ops) if rng.random() < 0.8 else ops
+        res, info = CheckOperationsVerbose(KV_WHOLE, ops, 0)
+        got = {tuple(p) for p in info.PartialLinearizations()[0]}
+        want = reference_partials(KV_WHOLE, ops)
+        assert got == want, f"seed {s}: {res}"
+        compared += res is Illegal
+    if len(SEEDS) > 1:
+        assert compared > 40
