@@ -65,6 +65,8 @@ class LinearizationInfo:
         self.history: List[List[_Entry]] = history or []
         self.partial_linearizations: List[List[List[int]]] = partial_linearizations or []
         self.annotations: list = []
+        # Per partition: Ok, Illegal, or Unknown (its search was cut off by the timeout).
+        self.partition_results: List[CheckResult] = []
 
     def PartialLinearizations(self) -> List[List[List[int]]]:
         """Per partition, the set of longest partial linearizations as lists of ids."""
@@ -413,6 +415,9 @@ def _check_parallel(model: Model, partitions: List[List[_Entry]], compute_info: 
     if compute_info:
         info.history = partitions
         info.partial_linearizations = [_unique_partials(l) for l in longest]
+        info.partition_results = [CheckResult.Ok if r is True else
+                                  CheckResult.Illegal if r is False else CheckResult.Unknown
+                                  for r in results]
     return result, info
 
 

@@ -52,6 +52,7 @@ def TestEmbeddedDataDescribesTheCheck():
     data = embedded_data(html)
     parts = data["Partitions"]
     assert [p["Linearizable"] for p in parts] == [True, False]
+    assert [p["Result"] for p in parts] == ["Ok", "Illegal"]
     good, bad = parts
     assert [h["Description"] for h in good["History"]][:2] == ["put('x', '1')", "get('x') -> '1'"]
     assert len(good["PartialLinearizations"][0]) == 4
@@ -126,3 +127,15 @@ def TestRendersInHeadlessChromium(tmp_path):
     assert screenshot.rendered_ok(str(html)), "the page's script did not finish (JS error?)"
     screenshot.screenshot(str(html), str(png), "1200,700", show="1:3")
     assert png.stat().st_size > 10_000
+
+
+def TestTimedOutPartitionIsMarkedUnknown():
+    from porcupine.test_porcupine import APPEND, explosive_history
+
+    res, info = CheckOperationsVerbose(APPEND, explosive_history(14), 0.1)
+    assert res.value == "Unknown"
+    out = io.StringIO()
+    Visualize(APPEND, info, out)
+    [part] = embedded_data(out.getvalue())["Partitions"]
+    assert part["Result"] == "Unknown" and part["Linearizable"] is False
+    assert part["PartialLinearizations"], "the prefixes found before the timeout are shown"

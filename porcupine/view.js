@@ -96,15 +96,16 @@
     const n = p.History.length
     const lin = p.PartialLinearizations[selected[i]] || []
     if (p.Linearizable) return `partition ${i}: linearizable (${n} ops)`
+    if (p.Result === 'Unknown') return `partition ${i}: unknown (the check timed out), longest prefix found ${lin.length} of ${n} ops`
     return `partition ${i}: NOT linearizable, longest prefix ${lin.length} of ${n} ops`
   }
 
   function buildSections() {
     const sections = []
     partitions.forEach((p, i) => {
-      if (onlyBad && p.Linearizable) return
+      if (onlyBad && p.Result !== 'Illegal') return
       const clients = [...new Set(p.History.map((op) => op.ClientId))].sort((a, b) => a - b)
-      sections.push({kind: 'partition', index: i, bad: !p.Linearizable,
+      sections.push({kind: 'partition', index: i, bad: p.Result === 'Illegal',
         rows: clients.map((c) => ({key: c, label: `client ${c}`}))})
     })
     if (annotations.length > 0) {
@@ -175,7 +176,7 @@
     const p = partitions[s.index]
     const group = svg('g', {id: `partition-${s.index}`}, canvas)
     const lin = p.PartialLinearizations[selected[s.index]] || []
-    const failedId = p.Linearizable ? -1 : (p.FailedAt[selected[s.index]] ?? -1)
+    const failedId = p.Result === 'Illegal' ? (p.FailedAt[selected[s.index]] ?? -1) : -1
     const position = new Map(lin.map((step, k) => [step.Index, k]))
     const boxes = []
     p.History.forEach((op, id) => {
@@ -262,7 +263,7 @@
     const p = partitions[pi]
     const op = p.History[id]
     const lin = p.PartialLinearizations[selected[pi]] || []
-    const failedId = p.Linearizable ? -1 : (p.FailedAt[selected[pi]] ?? -1)
+    const failedId = p.Result === 'Illegal' ? (p.FailedAt[selected[pi]] ?? -1) : -1
     let html = `<div class="v"><b>${esc(op.Description)}</b></div>`
     html += row('client', op.ClientId) + row('call', op.OriginalStart) + row('return', op.OriginalEnd)
     if (op.Metadata) html += row('metadata', op.Metadata)
@@ -313,7 +314,7 @@
 
   // Scroll so that the first non-linearizable partition and its failing operation are in view.
   function jumpToFirstError() {
-    const pi = partitions.findIndex((p) => !p.Linearizable)
+    const pi = partitions.findIndex((p) => p.Result === 'Illegal')
     if (pi < 0) return false
     const s = layout.sections.find((sec) => sec.kind === 'partition' && sec.index === pi)
     if (!s) return false
@@ -330,7 +331,7 @@
 
   function p0failed(pi) {
     const p = partitions[pi]
-    return p.Linearizable ? -1 : (p.FailedAt[selected[pi]] ?? -1)
+    return p.Result === 'Illegal' ? (p.FailedAt[selected[pi]] ?? -1) : -1
   }
 
   // "#show=P:ID" pins the tooltip of operation ID of partition P (used by the screenshot check).
@@ -350,9 +351,12 @@
 
   function summarize() {
     const summary = document.getElementById('summary')
-    const bad = partitions.filter((p) => !p.Linearizable).length
+    const bad = partitions.filter((p) => p.Result === 'Illegal').length
+    const unknown = partitions.filter((p) => p.Result === 'Unknown').length
     if (partitions.length === 0) {
       summary.textContent = annotations.length > 0 ? 'no operations (annotations only)' : 'empty history'
+    } else if (bad === 0 && unknown > 0) {
+      summary.textContent = `unknown: the check timed out on ${unknown} of ${partitions.length} partition(s), no violation found`
     } else if (bad === 0) {
       summary.textContent = `linearizable: all ${partitions.length} partition(s)`
       summary.className = 'good'

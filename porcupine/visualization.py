@@ -64,7 +64,8 @@ def _timestamp_map(info) -> Dict[int, int]:
     return {t: 100 * i for i, t in enumerate(sorted(stamps))}
 
 
-def _partition_data(model: Model, entries, partials: List[List[int]], tmap: Dict[int, int]) -> dict:
+def _partition_data(model: Model, entries, partials: List[List[int]], tmap: Dict[int, int],
+                    result: str) -> dict:
     n = len(entries) // 2
     history: List[Dict[str, Any]] = [{} for _ in range(n)]
     inputs: Dict[int, Any] = {}
@@ -111,7 +112,8 @@ def _partition_data(model: Model, entries, partials: List[List[int]], tmap: Dict
         "PartialLinearizations": linearizations,
         "Largest": largest,
         "FailedAt": failed,
-        "Linearizable": bool(partials) and len(partials[0]) == n or n == 0,
+        "Linearizable": result == "Ok",
+        "Result": result,
         "InitialState": model.describe_state(model.Init()),
     }
 
@@ -121,8 +123,15 @@ def computeVisualizationData(model: Model, info) -> dict:
     if not isinstance(model, Model):
         raise ModelError(f"Visualize needs a porcupine.Model, got {type(model).__name__}")
     tmap = _timestamp_map(info)
-    partitions = [_partition_data(model, entries, partials, tmap)
-                  for entries, partials in zip(info.history, info.partial_linearizations)]
+    results = list(getattr(info, "partition_results", []))
+    partitions = []
+    for k, (entries, partials) in enumerate(zip(info.history, info.partial_linearizations)):
+        if k < len(results):
+            result = str(results[k])
+        else:  # info assembled by hand: judge by the longest prefix
+            complete = len(entries) == 0 or any(len(p) * 2 == len(entries) for p in partials)
+            result = "Ok" if complete else "Illegal"
+        partitions.append(_partition_data(model, entries, partials, tmap, result))
     annotations = [{
         "ClientId": a.ClientId, "Tag": a.Tag, "Start": tmap[a.Start], "End": tmap[a.End],
         "OriginalStart": str(a.Start), "OriginalEnd": str(a.End),
