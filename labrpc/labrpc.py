@@ -129,14 +129,14 @@ def _fresh_reply(reply: Any) -> Any:
 class _Pending:
     """One Call in flight: the caller sleeps on `lock` until a worker or a kill releases it."""
 
-    __slots__ = ("lock", "released", "done", "error", "endname", "servername",
+    __slots__ = ("lock", "killed", "done", "error", "endname", "servername",
                  "server", "method", "args", "reply")
 
     def __init__(self, endname: Any, servername: Any, server: "Server",
                  method: Callable, args: bytes, reply: Any):
         self.lock = threading.Lock()
         self.lock.acquire()
-        self.released = False   # guarded by net._mu; a raw lock must be released once
+        self.killed = False     # set (under net._mu) when a kill or Cleanup woke the caller
         self.done = False       # the handler returned (or raised: error is set)
         self.error: BaseException | None = None
         self.endname = endname
@@ -147,11 +147,16 @@ class _Pending:
         self.reply = reply      # the fresh reply object, then the encoded reply
 
     def wake(self) -> None:
-        """Wake the caller once the handler is done (a kill may have woken it already)."""
+        """Wake the caller: the handler is done, or the server was killed, or Cleanup.
+
+        Both the worker and a kill may call this, in either order; the caller
+        acquires the lock once, so a second release is either refused (the lock
+        is already free) or frees a lock nobody waits on any more.
+        """
         try:
             self.lock.release()
         except RuntimeError:
-            pass  # already released by a kill or Cleanup
+            pass  # already released
 
 
 def _serve(p: _Pending) -> Callable[[], None]:
@@ -234,9 +239,8 @@ class Network:
             self._closed = True
             self._closed_ev.set()
             for p in self._inflight:
-                if not p.released:
-                    p.released = True
-                    p.wake()  # the worker may have released it already
+                p.killed = True
+                p.wake()
             self._inflight.clear()
         self._pool.shutdown()
 
@@ -310,9 +314,8 @@ class Network:
         dead = [p for p in self._inflight if match(p)]
         for p in dead:
             del self._inflight[p]
-            if not p.released:
-                p.released = True
-                p.wake()  # the worker may have released it already
+            p.killed = True
+            p.wake()
 
     # ---- counters ----------------------------------------------------------------------------
 
@@ -375,7 +378,7 @@ class Network:
                  reorder_ms: int, reply: Any, svcMeth: str) -> bool:
         if short_ms and self._closed_ev.wait(short_ms / 1000):
             return False
-        if drop_req or p.released:   # dropped, or killed during the short delay
+        if drop_req or p.killed:   # dropped, or killed during the short delay
             with self._mu:
                 self._inflight.pop(p, None)
             return False

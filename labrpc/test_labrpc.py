@@ -719,3 +719,66 @@ def TestSchedulerRunsInOrderAndStops():
     assert h.Stop() is False
     s.Close()
     assert not any(t.name == "test-sched" for t in threading.enumerate())
+
+
+def TestKillsRacingReplies():
+    # Kills (Enable false, DeleteServer, AddServer replace) racing handlers that are just
+    # finishing: every Call must return True with the right reply, or False; never raise.
+    rn, e, js = _junk_net()
+    t = _Failures()
+    stop = threading.Event()
+    results = {True: 0, False: 0}
+
+    def client(k):
+        i = 0
+        while not stop.is_set():
+            reply = Ref("")
+            try:
+                ok = e.Call("JunkServer.Handler2", k * 100000 + i, reply)
+            except BaseException as exc:  # noqa: BLE001 - any exception is the failure
+                t.Fatalf("Call raised %r", exc)
+                return
+            if ok and reply.Value != f"handler2-{k * 100000 + i}":
+                t.Fatalf("wrong reply %s", reply.Value)
+            with js.mu:
+                results[ok] += 1
+            i += 1
+
+    def churn():
+        try:
+            churn1()
+        except BaseException as exc:  # noqa: BLE001 - a kill must never raise
+            t.Fatalf("kill raised %r", exc)
+
+    def churn1():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            if n % 3 == 0:
+                rn.Enable("end1-99", False)
+                rn.Enable("end1-99", True)
+            elif n % 3 == 1:
+                rn.DeleteServer("server99")
+                rs = MakeServer()
+                rs.AddService(MakeService(js))
+                rn.AddServer("server99", rs)
+            else:
+                rs = MakeServer()
+                rs.AddService(MakeService(js))
+                rn.AddServer("server99", rs)
+            time.sleep(0.0005)
+
+    try:
+        ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        ts.append(threading.Thread(target=churn))
+        for th in ts:
+            th.start()
+        time.sleep(0.5)
+        stop.set()
+        for th in ts:
+            th.join(5)
+        t.check()
+        assert results[True] > 0 and results[False] > 0, results
+    finally:
+        stop.set()
+        rn.Cleanup()
