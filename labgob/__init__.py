@@ -190,6 +190,9 @@ def RegisterName(name: str, value: Any) -> None:
         raise LabgobError(f"RegisterName: name must be a non-empty str, got {name!r}")
     if cls in _PRIMITIVES or cls in (list, tuple, dict):
         return  # built-ins need no registration, as in Go
+    if cls.__module__ == "builtins":
+        raise LabgobError(f"labgob: cannot register the built-in {cls.__qualname__}; labgob carries None, "
+                          f"bool, int, float, str, bytes, list, tuple, dict and your own classes")
     with _mu:
         old = _by_name.get(name)
         if old is not None and old.cls is not cls:
@@ -212,6 +215,9 @@ def RegisterName(name: str, value: Any) -> None:
 
 def _info_for(cls: type) -> _ClassInfo:
     info = _by_class.get(cls)
+    if info is None and cls.__module__ == "builtins":
+        raise LabgobError(f"labgob: cannot encode a {cls.__qualname__}; labgob carries None, bool, int, "
+                          f"float, str, bytes, list, tuple, dict and registered classes")
     if info is None:
         raise LabgobError(f"labgob: cannot encode an instance of unregistered class "
                           f"{cls.__module__}.{cls.__qualname__}; call labgob.Register({cls.__qualname__})")
@@ -458,11 +464,17 @@ def _fill(into: Any, v: Any) -> None:
 
 def NewEncoder(w: Any) -> LabEncoder:
     """An encoder writing to w (anything with .write(bytes), e.g. io.BytesIO)."""
+    if not callable(getattr(w, "write", None)):
+        raise LabgobError(f"NewEncoder needs a writer such as io.BytesIO(), got a {type(w).__qualname__}")
     return LabEncoder(w)
 
 
 def NewDecoder(r: Any) -> LabDecoder:
-    """A decoder reading from r (anything with .read(n), e.g. io.BytesIO)."""
+    """A decoder reading from r (anything with .read(n), e.g. io.BytesIO(data))."""
+    if isinstance(r, (bytes, bytearray, memoryview)):
+        r = io.BytesIO(r)   # Go needs a Reader; accepting the bytes themselves is harmless
+    if not callable(getattr(r, "read", None)):
+        raise LabgobError(f"NewDecoder needs a reader such as io.BytesIO(data), got a {type(r).__qualname__}")
     return LabDecoder(r)
 
 

@@ -383,3 +383,17 @@ def TestZeroInstanceSkipsInit():
     labgob.RegisterName(f"labgob_test.NeedsArgs.{next(_t4_runs)}", NeedsArgs)
     z = labgob.zero_instance(NeedsArgs)
     assert (z.A, z.B) == (0, "")
+
+
+def TestMisuse():
+    with pytest.raises(labgob.LabgobError, match="BytesIO"):
+        labgob.NewEncoder(b"")
+    with pytest.raises(labgob.LabgobError, match="BytesIO"):
+        labgob.NewDecoder("not bytes")
+    assert labgob.NewDecoder(labgob.dumps(5)).Decode() == 5
+    with pytest.raises(labgob.LabgobError, match="cannot encode a set"):
+        labgob.dumps({1, 2})
+    with pytest.raises(labgob.LabgobError, match="built-in set"):
+        labgob.Register(set)
+    with pytest.raises(labgob.LabgobError, match="cannot decode into"):
+        labgob.loads(labgob.dumps(5), into=7)

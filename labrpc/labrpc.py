@@ -409,7 +409,8 @@ class Network:
                 self._bytes += len(p.reply)
         try:
             if type(reply) is Ref:
-                labgob.check_default(reply)
+                if reply.Value:   # only a non-zero scalar can warn
+                    labgob.check_default(reply)
                 reply.Value = labgob.loads(p.reply)
             else:
                 labgob.loads(p.reply, into=reply)
