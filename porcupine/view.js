@@ -10,6 +10,10 @@
   const SECTION_H = 28
   const PAD = 10
   const MIN_GAP = 14
+  // Boxes widen to fit their text up to this; longer text is clipped (full text on hover).
+  const MAX_FIT_TEXT_W = 240
+  // Browsers stop painting very wide SVGs; wider timelines are scaled down (zoom buttons).
+  const MAX_CANVAS_W = 30000
   const TEXT_PAD = 8
   const POINT_W = 10
   const LP_STEP = 5
@@ -24,6 +28,7 @@
   const tooltip = document.getElementById('tooltip')
   let onlyBad = false
   let layout = null
+  let zoom = null // null: automatic (1, or less when the timeline would be too wide)
 
   function textWidth(text, font) {
     measureCtx.font = font
@@ -51,13 +56,14 @@
       for (const op of p.History) {
         stamps.add(op.Start)
         stamps.add(op.End)
-        constraints.push({start: op.Start, end: op.End, width: textWidth(op.Description, OP_FONT) + 2 * TEXT_PAD})
+        const w = Math.min(MAX_FIT_TEXT_W, textWidth(op.Description, OP_FONT) + 2 * TEXT_PAD)
+        constraints.push({start: op.Start, end: op.End, width: w})
       }
     }
     for (const a of annotations) {
       stamps.add(a.Start)
       stamps.add(a.End)
-      const w = textWidth(a.Description, LABEL_FONT) + 2 * TEXT_PAD
+      const w = Math.min(MAX_FIT_TEXT_W, textWidth(a.Description, LABEL_FONT) + 2 * TEXT_PAD)
       constraints.push({start: a.Start, end: a.End, width: a.Start === a.End ? w + POINT_W : w})
     }
     const sorted = [...stamps].sort((a, b) => a - b)
@@ -87,7 +93,12 @@
       prev = t
     }
     const width = (prev === null ? PAD : x.get(prev)) + Math.max(tail, MIN_GAP) + PAD
-    return {x, width}
+    const scale = zoom ?? Math.min(1, MAX_CANVAS_W / width)
+    if (scale !== 1) {
+      for (const [t, pos] of x) x.set(t, PAD + (pos - PAD) * scale)
+    }
+    document.getElementById('zoom-level').textContent = `${Math.round(scale * 100)}%`
+    return {x, width: PAD + (width - PAD) * scale, scale}
   }
 
   // ---- sections and rows ----------------------------------------------------------
@@ -102,12 +113,17 @@
 
   function buildSections() {
     const sections = []
-    partitions.forEach((p, i) => {
-      if (onlyBad && p.Result !== 'Illegal') return
+    // Failing partitions first, so the first error is in view without scrolling down.
+    const rank = {Illegal: 0, Unknown: 1, Ok: 2}
+    const order = partitions.map((p, i) => i).sort((a, b) =>
+      (rank[partitions[a].Result] ?? 1) - (rank[partitions[b].Result] ?? 1) || a - b)
+    for (const i of order) {
+      const p = partitions[i]
+      if (onlyBad && p.Result !== 'Illegal') continue
       const clients = [...new Set(p.History.map((op) => op.ClientId))].sort((a, b) => a - b)
       sections.push({kind: 'partition', index: i, bad: p.Result === 'Illegal',
         rows: clients.map((c) => ({key: c, label: `client ${c}`}))})
-    })
+    }
     if (annotations.length > 0) {
       const clientRows = [...new Set(annotations.filter((a) => !a.Tag).map((a) => a.ClientId))].sort((a, b) => a - b)
       const tagRows = [...new Set(annotations.filter((a) => a.Tag).map((a) => a.Tag))].sort()
@@ -124,7 +140,7 @@
     const timelineDiv = document.getElementById('timeline')
     labelsDiv.textContent = ''
     timelineDiv.textContent = ''
-    const {x, width} = computeX()
+    const {x, width, scale} = computeX()
     const sections = buildSections()
     let labelW = 80
     for (const s of sections) for (const r of s.rows) labelW = Math.max(labelW, textWidth(r.label, LABEL_FONT) + 2 * PAD)
@@ -133,7 +149,7 @@
     height = Math.max(height, ROW_H)
     const labels = svg('svg', {width: labelW, height}, labelsDiv)
     const canvas = svg('svg', {width, height, id: 'canvas'}, timelineDiv)
-    layout = {x, width, labelW, sections: [], rowY: new Map()}
+    layout = {x, width, scale, labelW, sections: [], rowY: new Map()}
     let y = 0
     for (const s of sections) {
       const top = y
@@ -167,7 +183,7 @@
   function opBox(s, op) {
     const x0 = layout.x.get(op.Start)
     let x1 = layout.x.get(op.End)
-    if (x1 - x0 < POINT_W) x1 = x0 + Math.max(POINT_W, textWidth(op.Description, OP_FONT) + 2 * TEXT_PAD)
+    if (x1 - x0 < POINT_W) x1 = x0 + POINT_W
     const y0 = s.rowY.get(op.ClientId) + (ROW_H - BOX_H) / 2
     return {x0, x1, y0, y1: y0 + BOX_H}
   }
@@ -188,8 +204,10 @@
       else if (!p.Linearizable) cls += ' outside'
       const rect = svg('rect', {x: b.x0, y: b.y0, width: b.x1 - b.x0, height: BOX_H, rx: 4, class: cls,
         'data-partition': s.index, 'data-op': id}, group)
-      const t = svg('text', {x: b.x0 + TEXT_PAD, y: b.y0 + BOX_H / 2,
-        class: 'op-text' + (cls.includes('outside') ? ' outside' : '')}, group)
+      // A nested <svg> clips the text to its box.
+      const clip = svg('svg', {x: b.x0, y: b.y0, width: Math.max(0, b.x1 - b.x0 - 2), height: BOX_H}, group)
+      const t = svg('text', {x: TEXT_PAD, y: BOX_H / 2,
+        class: 'op-text' + (cls.includes('outside') ? ' outside' : '')}, clip)
       t.textContent = op.Description
       rect.addEventListener('mouseenter', (ev) => showOpTooltip(ev, s.index, id))
       rect.addEventListener('mousemove', moveTooltip)
@@ -239,7 +257,10 @@
           class: 'annot', 'data-annotation': k}, group)
         textX = x0 + TEXT_PAD
       }
-      const t = svg('text', {x: textX, y: y0 + BOX_H / 2, class: 'annot-text', fill: a.TextColor || '#111'}, group)
+      const parent = a.Start === a.End ? group
+        : svg('svg', {x: x0, y: y0, width: Math.max(0, layout.x.get(a.End) - x0 - 2), height: BOX_H}, group)
+      const t = svg('text', {x: a.Start === a.End ? textX : TEXT_PAD, y: a.Start === a.End ? y0 + BOX_H / 2 : BOX_H / 2,
+        class: 'annot-text', fill: a.TextColor || '#111'}, parent)
       t.textContent = a.Description
       node.addEventListener('mouseenter', (ev) => showAnnotationTooltip(ev, k))
       node.addEventListener('mousemove', moveTooltip)
@@ -313,7 +334,7 @@
   }
 
   // Scroll so that the first non-linearizable partition and its failing operation are in view.
-  function jumpToFirstError() {
+  function jumpToFirstError(vertical = true) {
     const pi = partitions.findIndex((p) => p.Result === 'Illegal')
     if (pi < 0) return false
     const s = layout.sections.find((sec) => sec.kind === 'partition' && sec.index === pi)
@@ -321,7 +342,7 @@
     const failedId = p0failed(pi)
     const bar = document.getElementById('bar').offsetHeight
     const view = document.getElementById('view')
-    window.scrollTo(0, view.offsetTop + s.top - bar - 4)
+    if (vertical) window.scrollTo(0, view.offsetTop + s.top - bar - 4)
     if (failedId >= 0) {
       const scroller = document.getElementById('scroller')
       scroller.scrollLeft = Math.max(0, layout.x.get(partitions[pi].History[failedId].Start) - scroller.clientWidth / 2)
@@ -361,7 +382,8 @@
       summary.textContent = `linearizable: all ${partitions.length} partition(s)`
       summary.className = 'good'
     } else {
-      summary.textContent = `NOT linearizable: ${bad} of ${partitions.length} partition(s) fail`
+      summary.textContent = `NOT linearizable: ${bad} of ${partitions.length} partition(s) fail` +
+        (unknown > 0 ? ` (${unknown} timed out)` : '')
       summary.className = 'bad'
     }
     document.getElementById('jump').classList.toggle('hidden-link', bad === 0)
@@ -371,13 +393,25 @@
     ev.preventDefault()
     jumpToFirstError()
   })
+  function setZoom(factor) {
+    const scroller = document.getElementById('scroller')
+    const center = (scroller.scrollLeft + scroller.clientWidth / 2) / layout.scale
+    zoom = Math.max(0.01, Math.min(4, layout.scale * factor))
+    render()
+    scroller.scrollLeft = center * layout.scale - scroller.clientWidth / 2
+  }
+
+  document.getElementById('zoom-in').addEventListener('click', () => setZoom(2))
+  document.getElementById('zoom-out').addEventListener('click', () => setZoom(0.5))
   document.getElementById('only-bad').addEventListener('change', (ev) => {
     onlyBad = ev.target.checked
     render()
   })
   summarize()
   render()
-  if (!jumpToFirstError()) window.scrollTo(0, 0)
+  // On load only scroll sideways to the failing operation: its partition is drawn first.
+  // (A vertical scroll at load also leaves headless Chromium's screenshot blank.)
+  jumpToFirstError(false)
   applyHash()
   document.body.setAttribute('data-rendered', 'true')
 })()
