@@ -927,3 +927,30 @@ def TestGoFormatVerbs():
     assert S("%+v|%v", kvtest.EntryV(1, 2), kvtest.EntryV(1, 2)) == "{Id:1 V:2}|{1 2}"
     assert S("%4.1f|%5d|%-4d|%q|%x|%%", 2.06, 46, 7, "k", 255) == " 2.1|   46|7   |\"k\"|ff|%"
     assert S("%d %d", 1) == "1 %!d(MISSING)" and S("x", 1) == "x%!(EXTRA int=1)"
+
+
+def TestPorcupineUnknownIsCountedAndPasses(capsys):
+    ts = _KvTest(tester.T())
+    before = tester.porcupine_unknown_count()
+    try:
+        # Many overlapping Puts of one key, each ErrMaybe: hopeless for the search in 1 ms.
+        for i in range(60):
+            ts.oplog.Append(porcupine.Operation(ClientId=i, Input=_put("k", f"v{i}", i % 7), Call=i,
+                                                Output=KvOutput(Err="ErrMaybe"), Return=10_000 + i))
+        ts.oplog.Append(porcupine.Operation(ClientId=99, Input=_get("k"), Call=20_000,
+                                            Output=KvOutput(Value="nope"), Return=20_001))
+        ts.CheckPorcupineT(0.001)
+    finally:
+        ts.Cleanup()
+    assert tester.porcupine_unknown_count() == before + 1
+    out = capsys.readouterr().out
+    assert "info: linearizability check timed out, assuming history is ok" in out
+    assert "  ... Passed --" in out
+
+
+def TestTNamesItselfAfterPytestTest():
+    t = tester.T()
+    assert t.Name().split("[")[0] == "TestTNamesItselfAfterPytestTest"  # "[1-2]" with pytest-repeat
+    assert tester.CurrentT() is t and not t.Failed()
+    t.finish()
+    assert tester.CurrentT() is None
