@@ -5,8 +5,8 @@ Usage:
     value, version, err = ck.Get("k")         # err is OK or ErrNoKey
     err = ck.Put("k", "v", version)           # OK, ErrVersion, ErrNoKey or ErrMaybe
 
-The clerk remembers which server last answered as leader and starts there. A lost RPC or an
-ErrWrongLeader sends it on to the next server; after a whole round without an answer it pauses
+The clerk remembers which server last answered as leader and starts there. An ErrWrongLeader,
+or a second lost RPC in a row, sends it on to the next server; after a whole round without an answer it pauses
 briefly (an election is probably under way). Get retries until it has an answer. A Put that had to
 be resent and then gets ErrVersion returns ErrMaybe: an earlier copy may have been executed.
 """
@@ -21,6 +21,9 @@ from kvraft1 import rpc
 # Pause after trying every server without an answer: lets an election finish instead of
 # spinning through ErrWrongLeader replies.
 ROUND_BACKOFF_S = 0.020
+# A lost RPC is most often the unreliable network, not a dead leader: ask the same server
+# this many times more before moving on.
+RETRIES_SAME_SERVER = 1
 
 
 class Clerk:
@@ -30,6 +33,7 @@ class Clerk:
         self.clnt = clnt
         self.servers = list(servers)
         self.leader = 0
+        self.lost_here = 0   # lost RPCs to self.leader since it last answered
 
     def Leader(self) -> int:
         """The server this clerk will try first (Go 2026 exports this)."""
@@ -61,8 +65,14 @@ class Clerk:
     def _try(self, method: str, args: Any, reply: Any) -> bool:
         """One RPC to the current leader guess; True with an answer, else move on to the next server."""
         i = self.leader
-        if self.clnt.Call(self.servers[i], method, args, reply) and reply.Err != rpc.ErrWrongLeader:
+        ok = self.clnt.Call(self.servers[i], method, args, reply)
+        if ok and reply.Err != rpc.ErrWrongLeader:
+            self.lost_here = 0
             return True
+        if not ok and self.lost_here < RETRIES_SAME_SERVER:
+            self.lost_here += 1
+            return False
+        self.lost_here = 0
         self.leader = (i + 1) % len(self.servers)
         return False
 

@@ -254,7 +254,11 @@ class Demo:
         check_s = time.monotonic() - t_check
         info.AddAnnotations(tester.FinalizeAnnotations("demo finished"))
         vis_path = os.path.abspath(a.vis)
-        porcupine.VisualizePath(models.KvModel, info, vis_path)
+        try:
+            porcupine.VisualizePath(models.KvModel, info, vis_path)
+        except (OSError, ValueError) as e:
+            print(f"kubekv demo: could not write the visualisation to {vis_path}: {e}", file=sys.stderr)
+            vis_path = "(not written)"
         self.shutdown()
 
         lat = sorted(x for s in self.stats for x in s.latencies_s)
@@ -298,5 +302,7 @@ def run_demo(args: Any) -> int:
     core = pin_to_one_core()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     os.environ[SEED_ENV] = str(seed)   # labrpc draws its drops and delays from this seed
-    del core
+    # The tester's watchdog guards tests against hangs; a demo may be asked to run for minutes.
+    os.environ.setdefault(tester.WATCHDOG_ENV, "0")
+    print(f"kubekv demo: pinned to core {core}" if core is not None else "kubekv demo: not pinned")
     return Demo(args, seed).run()

@@ -35,8 +35,10 @@ OPS_PER_INTERVAL = 3
 TIME_PER_OP_S = HEARTBEAT_INTERVAL_S / OPS_PER_INTERVAL
 
 
-class Test:
+class Test(tester.Embed):
     """One kvraft test: a group of KV servers, clerks, and the porcupine-checked op log."""
+
+    _embedded = ("Test",)
 
     def __init__(self, t: Any, part: str, nclients: int, nservers: int, reliable: bool, crash: bool,
                  partitions: bool, maxraftstate: int, randomkeys: bool) -> None:
@@ -50,12 +52,6 @@ class Test:
         self.randomkeys = randomkeys
         cfg = tester.MakeConfig(t, nservers, reliable, self.StartKVServer)
         self.Test = kvtest.MakeTest(t, cfg, randomkeys, self)
-
-    def __getattr__(self, name: str) -> Any:
-        # Go embeds *kvtest.Test (which embeds *tester.Config): forward the rest to it.
-        if name == "Test":
-            raise AttributeError(name)
-        return getattr(self.Test, name)
 
     def StartKVServer(self, servers: list, gid: int, me: int, persister: Any) -> list:
         return StartKVServer(servers, gid, me, persister, self.maxraftstate)
@@ -125,7 +121,7 @@ class Test:
                 threading.Thread(target=self.Partitioner, args=(Gid, ch_partitioner),
                                  name="partitioner", daemon=True).start()
 
-            self._wait_for(spawn_done)
+            spawn_done.wait()
 
             if i == NITER - 1:
                 tester.SetAnnotationFinalized()
@@ -165,11 +161,6 @@ class Test:
                     err = f"snapshot too large ({ssz}), should not be used when maxraftstate = {self.maxraftstate}"
                     tester.AnnotateCheckerFailure(err, err)
                     self.t.Fatalf("%s", err)
-
-    def _wait_for(self, ev: threading.Event) -> None:
-        # Wake now and then so a failure recorded by another thread surfaces here.
-        while not ev.wait(0.5):
-            self.Config.CheckFailed() if hasattr(self.Config, "CheckFailed") else None
 
     def GenericTestSpeed(self) -> None:
         """1000 sequential Puts must take at most 33.3 ms each on average."""

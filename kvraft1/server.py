@@ -101,6 +101,8 @@ def StartKVServer(servers: list, gid: int, me: int, persister: Any, maxraftstate
     labgob.Register(Op)
     labgob.Register(rpc.PutArgs)
     labgob.Register(rpc.GetArgs)
+    labgob.Register(rpc.PutReply)
+    labgob.Register(rpc.GetReply)
     kv = KVServer(me)
     kv.rsm = MakeRSM(servers, me, persister, maxraftstate, kv)
     return [kv, kv.rsm.Raft()]

@@ -33,8 +33,10 @@ Gid = tester.GRP0
 CHECK_POLLS = 30
 
 
-class Test:
+class Test(tester.Embed):
     """Per-test state: the Config, the replicas, and the last server that answered as leader."""
+
+    _embedded = ("Config",)
 
     def __init__(self, t: Any, maxraftstate: int) -> None:
         self.t = t
@@ -44,12 +46,6 @@ class Test:
         self.leader = 0
         self.Config = tester.MakeConfig(t, NSRV, True, self.mksrv)
         self.g = self.Config.Group(tester.GRP0)
-
-    def __getattr__(self, name: str) -> Any:
-        # Go embeds *tester.Config in Test: forward what Test itself does not define.
-        if name == "Config":
-            raise AttributeError(name)
-        return getattr(self.Config, name)
 
     def cleanup(self) -> None:
         self.End()
