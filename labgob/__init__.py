@@ -41,6 +41,7 @@ are made with object.__new__ and their fields are filled directly.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import io
 import operator
 import sys
@@ -190,6 +191,9 @@ def RegisterName(name: str, value: Any) -> None:
         raise LabgobError(f"RegisterName: name must be a non-empty str, got {name!r}")
     if cls in _PRIMITIVES or cls in (list, tuple, dict):
         return  # built-ins need no registration, as in Go
+    if issubclass(cls, enum.Enum):
+        raise LabgobError(f"labgob: cannot register the enum {cls.__qualname__}; use plain str or int "
+                          f"constants (as Go's `type Err string`)")
     if cls.__module__ == "builtins":
         raise LabgobError(f"labgob: cannot register the built-in {cls.__qualname__}; labgob carries None, "
                           f"bool, int, float, str, bytes, list, tuple, dict and your own classes")

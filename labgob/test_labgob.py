@@ -6,6 +6,7 @@ Run: pytest labgob            (pytest labgob -k TestGOB is `go test -run TestGOB
 from __future__ import annotations
 
 import dataclasses
+import enum
 import io
 import itertools
 from typing import Any
@@ -395,5 +396,10 @@ def TestMisuse():
         labgob.dumps({1, 2})
     with pytest.raises(labgob.LabgobError, match="built-in set"):
         labgob.Register(set)
+
+    class Color(enum.Enum):
+        RED = 1
+    with pytest.raises(labgob.LabgobError, match="enum"):
+        labgob.Register(Color)
     with pytest.raises(labgob.LabgobError, match="cannot decode into"):
         labgob.loads(labgob.dumps(5), into=7)
