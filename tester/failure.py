@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator
 from tester.gofmt import Sprint, Sprintf
 
 # The signal that interrupts a blocked main test thread when another thread failed the test.
+# The tester owns it in a test process: its handler is installed once and never removed.
 INTERRUPT_SIGNAL = signal.SIGUSR2
 
 
@@ -86,7 +87,6 @@ class T:
         self._shield_depth = 0
         # Set when another thread failed the test and the test thread has not yet raised it.
         self._interrupt_pending = False
-        self._prev_handler: Any = None
         self._handler_installed = False
         self._install_interrupt()
         _ensure_excepthook()
@@ -193,13 +193,8 @@ class T:
                 self._shield_depth -= 1
 
     def _install_interrupt(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        try:
-            self._prev_handler = signal.signal(INTERRUPT_SIGNAL, self._on_interrupt)
-            self._handler_installed = True
-        except (ValueError, OSError):  # not the main interpreter, or no signals here
-            self._handler_installed = False
+        if threading.get_ident() == threading.main_thread().ident:
+            self._handler_installed = _install_dispatcher()
 
     def _interrupt_test_thread(self) -> None:
         with self._mu:
@@ -211,7 +206,8 @@ class T:
         except (ProcessLookupError, OSError):
             pass
 
-    def _on_interrupt(self, signum: int, frame: Any) -> None:
+    def _on_interrupt(self) -> bool:
+        """Run by the dispatcher in the test thread: raise a pending failure; False if none is ours."""
         with self._mu:
             ours = self._interrupt_pending
             fire = ours and self._shield_depth == 0 and not self._finished
@@ -220,25 +216,15 @@ class T:
                 exc = self._exception_locked()
         if fire:
             raise exc
-        if ours:  # shielded: the next Check() raises it
-            return
-        prev = self._prev_handler
-        if callable(prev):
-            prev(signum, frame)
+        return ours  # shielded: the next Check() raises it
 
     def finish(self) -> None:
-        """The test is over: later failures are only printed; the interrupt handler is removed."""
+        """The test is over: later failures are only printed, and nothing interrupts its thread."""
         with self._mu:
             if self._finished:
                 return
             self._finished = True
             self._interrupt_pending = False
-        if self._handler_installed and threading.current_thread() is threading.main_thread():
-            try:
-                signal.signal(INTERRUPT_SIGNAL, self._prev_handler if self._prev_handler is not None
-                              else signal.SIG_DFL)
-            except (ValueError, OSError):
-                pass
         global _current
         with _state_mu:
             if _current is self:
@@ -255,6 +241,36 @@ def _make_current(t: T) -> None:
         _current = t
     if old is not None and old is not t:
         old.finish()
+
+
+# The interrupt dispatcher: installed once per process from the main thread and never removed,
+# so a signal sent just as a test ends can never meet the default action (which kills the process).
+_dispatcher_installed = False
+_prev_interrupt_handler: Any = None
+
+
+def _install_dispatcher() -> bool:
+    global _dispatcher_installed, _prev_interrupt_handler
+    with _state_mu:
+        if _dispatcher_installed:
+            return True
+        try:
+            _prev_interrupt_handler = signal.signal(INTERRUPT_SIGNAL, _dispatch_interrupt)
+        except (ValueError, OSError):  # not the main interpreter, or no signals here
+            return False
+        _dispatcher_installed = True
+        return True
+
+
+def _dispatch_interrupt(signum: int, frame: Any) -> None:
+    t = _current
+    if t is not None and t.in_test_thread() and t._on_interrupt():  # raises a pending failure
+        return  # ours, but the test thread is shielded: its next Check() raises it
+    # Not ours: a late one for a test that just ended (ignored) or someone else's signal.
+    # SIG_DFL (terminate) is deliberately not applied: the tester owns this signal.
+    prev = _prev_interrupt_handler
+    if callable(prev):
+        prev(signum, frame)
 
 
 def CurrentT() -> T | None:
