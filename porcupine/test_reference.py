@@ -1,9 +1,12 @@
-"""Go porcupine's reference KV histories (test_data/kv/c01-ok.txt ... c50-bad.txt) must get
-Go's verdicts, partitioned by key and (c01, c10) as one partition, like Go's TestKv* tests.
+"""Go porcupine's reference histories must get Go's verdicts: the KV histories
+(test_data/kv/c01-ok.txt ... c50-bad.txt) partitioned by key and (c01, c10) as one partition,
+like Go's TestKv* tests, and the Jepsen etcd logs (test_data/jepsen/etcd_000.log ...), like
+Go's TestEtcdJepsen000 ... 102 (here one parametrized test, ids 000 ... 102).
 
 The histories belong to Go porcupine and are not in this repository. Fetch them and run:
     git clone https://github.com/anishathalye/porcupine /tmp/porcupine
-    PORCUPINE_TEST_DATA=/tmp/porcupine/test_data/kv python -m pytest porcupine/test_reference.py
+    PORCUPINE_TEST_DATA=/tmp/porcupine/test_data python -m pytest porcupine/test_reference.py
+(PORCUPINE_TEST_DATA may also name the kv folder itself; jepsen is then looked up beside it.)
 Without PORCUPINE_TEST_DATA these tests are skipped (and reported as skipped). The
 no-partition c10 tests take a few seconds each, as in Go (where they are skipped in -short).
 """
@@ -15,12 +18,17 @@ import os
 import pytest
 
 from porcupine import CheckEvents, CheckEventsTimeout, CheckEventsVerbose, Illegal, Ok, Unknown
+from porcupine.tools.jepsen import ETCD_MODEL, ETCD_VERDICTS, jepsen_dir, parse_etcd_log
 from porcupine.tools.kvlog import KV_MODEL, KV_NO_PARTITION_MODEL, parse_kv_log, reference_dir
 
 _DIR = reference_dir()
+_JEPSEN_DIR = jepsen_dir()
 needs_data = pytest.mark.skipif(
     _DIR is None,
-    reason="set PORCUPINE_TEST_DATA to a folder with Go porcupine's test_data/kv/c01-ok.txt etc.")
+    reason="set PORCUPINE_TEST_DATA to Go porcupine's test_data (holding kv/c01-ok.txt etc.)")
+needs_jepsen = pytest.mark.skipif(
+    _JEPSEN_DIR is None,
+    reason="set PORCUPINE_TEST_DATA to Go porcupine's test_data (holding jepsen/etcd_000.log etc.)")
 
 
 def checkKv(log_name: str, correct: bool, partition: bool) -> None:
@@ -95,3 +103,12 @@ def TestKvVerboseWithLabTimeout():
 def TestKvNoPartitionTimeout():
     events = parse_kv_log(os.path.join(_DIR, "c10-ok.txt"))
     assert CheckEventsTimeout(KV_NO_PARTITION_MODEL, events, 0.2) is Unknown
+
+
+@needs_jepsen
+@pytest.mark.parametrize("log_num", sorted(ETCD_VERDICTS), ids=lambda n: f"{n:03d}")
+def TestEtcdJepsen(log_num):
+    events = parse_etcd_log(os.path.join(_JEPSEN_DIR, f"etcd_{log_num:03d}.log"))
+    want = ETCD_VERDICTS[log_num]
+    res = CheckEvents(ETCD_MODEL, events)
+    assert res == want, f"etcd_{log_num:03d}: expected {want}, got {res}"
