@@ -139,3 +139,15 @@ def TestTimedOutPartitionIsMarkedUnknown():
     [part] = embedded_data(out.getvalue())["Partitions"]
     assert part["Result"] == "Unknown" and part["Linearizable"] is False
     assert part["PartialLinearizations"], "the prefixes found before the timeout are shown"
+
+
+def TestNothingLinearizable():
+    model = Model(Init=lambda: 0, Step=lambda s, i, o: (o == s, s))
+    ops = [Operation(ClientId=0, Input="get", Call=0, Output=5, Return=10),
+           Operation(ClientId=1, Input="get", Call=20, Output=0, Return=30)]
+    res, info = CheckOperationsVerbose(model, ops, 0)
+    assert res.value == "Illegal" and info.PartialLinearizations() == [[]]
+    out = io.StringIO()
+    Visualize(model, info, out)
+    [part] = embedded_data(out.getvalue())["Partitions"]
+    assert part["PartialLinearizations"] == [[]] and part["FailedAt"] == [0]

@@ -86,6 +86,9 @@ def _partition_data(model: Model, entries, partials: List[List[int]], tmap: Dict
             outputs[e.id] = e.value
             return_order.append(e.id)
     partials = sorted(partials, key=len, reverse=True)
+    if not partials and n > 0:
+        # Nothing could be linearized at all: show the empty prefix and where it got stuck.
+        partials = [[]]
     linearizations = []
     failed = []
     largest: Dict[str, int] = {}
