@@ -11,7 +11,7 @@
   const PAD = 10
   const MIN_GAP = 14
   // Boxes widen to fit their text up to this; longer text is clipped (full text on hover).
-  const MAX_FIT_TEXT_W = 240
+  const MAX_FIT_TEXT_W = 360
   // Browsers stop painting very wide SVGs; wider timelines are scaled down (zoom buttons).
   const MAX_CANVAS_W = 30000
   const TEXT_PAD = 8
