@@ -74,6 +74,13 @@ from raft1.raftapi import ApplyMsg
 # A leader sends at least one AppendEntries per peer this often (TestCount3B allows
 # about 20 RPCs per second for 3 peers, so 10 per peer per second).
 HEARTBEAT_INTERVAL_MS = 100
+# After the newest RPC to a peer failed, news for it waits this long (then goes as a
+# probe, which a lost message on an unreliable network also needs); a heartbeat may
+# come sooner.  Long enough that an unreachable peer costs few RPCs.
+RETRY_AFTER_FAILURE_MS = 20
+# A commitIndex advance alone waits this long for a new entry to ride along with
+# (under steady load that halves the RPCs); the leader's own applies never wait.
+COMMIT_NEWS_DELAY_MS = 10
 # A follower that hears no leader (and grants no vote) for a random time in this
 # range starts an election.  Several heartbeats fit in the lower bound, and the
 # upper bound lets a new leader appear well within the tester's 5 s window.
@@ -203,9 +210,14 @@ class Raft(raftapi.Raft):
         self.nextIndex = [1] * n
         self.matchIndex = [0] * n
         self.commit_sent = [0] * n        # LeaderCommit last sent to each peer
+        self.commit_time = 0.0            # when commitIndex last advanced
         self.last_sent = [0.0] * n        # time of the last RPC to each peer (heartbeat clock)
-        self.in_flight = [0] * n          # RPCs to each peer not yet answered
-        self.unreachable = [False] * n    # the last RPC to the peer failed: heartbeats only
+        # RPCs to a peer are numbered.  Only the newest one's fate steers the pipeline, so
+        # an old Call stuck for seconds (long delays) neither blocks nor fails it later.
+        self.sent_seq = [0] * n           # number of the newest RPC sent to each peer
+        self.done_seq = [0] * n           # number of the newest RPC whose Call returned
+        self.done_ok = [True] * n         # ... and whether it got an answer
+        self.done_time = [0.0] * n        # ... and when its Call returned
 
     # ------------------------------------------------------------------ log indexing
 
@@ -344,7 +356,6 @@ class Raft(raftapi.Raft):
             self.matchIndex[p] = 0
             self.commit_sent[p] = 0
             self.last_sent[p] = 0.0  # a heartbeat is due at once: announce the new leader
-            self.unreachable[p] = False
             self.replicate_cond[p].notify()
         self.matchIndex[self.me] = self.last_index()
 
@@ -419,10 +430,10 @@ class Raft(raftapi.Raft):
                 job = self.wait_for_replication_job(peer)
             if job is None:
                 return
-            name, target, args = job
-            self.spawn(name, target, peer, args)
+            name, target, args, seq = job
+            self.spawn(name, target, peer, args, seq)
 
-    def wait_for_replication_job(self, peer: int) -> tuple[str, Callable, Any] | None:
+    def wait_for_replication_job(self, peer: int) -> tuple[str, Callable, Any, int] | None:
         cond = self.replicate_cond[peer]
         while not self.dead:
             if self.state != LEADER:
@@ -436,49 +447,62 @@ class Raft(raftapi.Raft):
         return None
 
     def time_until_next_send(self, peer: int) -> float:
-        """0 if peer should get an RPC now, else seconds until its next heartbeat."""
-        if self.in_flight[peer] == 0 and not self.unreachable[peer] and self.has_news_for(peer):
-            return 0.0
-        return self.last_sent[peer] + HEARTBEAT_INTERVAL_MS / 1000 - time.monotonic()
+        """Seconds until peer should get its next RPC (<= 0: now).
 
-    def has_news_for(self, peer: int) -> bool:
-        return (self.last_index() >= self.nextIndex[peer]
-                or self.commitIndex > self.commit_sent[peer])
+        News (new entries, a backed-up nextIndex, a new commitIndex) goes out at once,
+        except: while the newest RPC to peer is unanswered, its reply triggers the next
+        send (which then carries everything new: a batch); after it failed, the news
+        waits RETRY_AFTER_FAILURE_MS; and a commitIndex advance alone waits
+        COMMIT_NEWS_DELAY_MS for an entry to ride along.  Otherwise a heartbeat is sent
+        HEARTBEAT_INTERVAL_MS after the previous RPC.
+        """
+        now = time.monotonic()
+        heartbeat_due = self.last_sent[peer] + HEARTBEAT_INTERVAL_MS / 1000 - now
+        if self.done_seq[peer] < self.sent_seq[peer]:
+            return heartbeat_due
+        news_at = now if self.done_ok[peer] else self.done_time[peer] + RETRY_AFTER_FAILURE_MS / 1000
+        if self.last_index() < self.nextIndex[peer]:
+            if self.commitIndex <= self.commit_sent[peer]:
+                return heartbeat_due
+            news_at = max(news_at, self.commit_time + COMMIT_NEWS_DELAY_MS / 1000)
+        return min(heartbeat_due, news_at - now)
 
-    def replicate_to(self, peer: int) -> tuple[str, Callable, Any]:
+    def replicate_to(self, peer: int) -> tuple[str, Callable, Any, int]:
         """Build the next RPC for peer: AppendEntries from nextIndex, or the snapshot if that is gone."""
         self.last_sent[peer] = time.monotonic()
-        self.in_flight[peer] += 1
+        self.sent_seq[peer] += 1
+        seq = self.sent_seq[peer]
         if self.nextIndex[peer] <= self.log_base:
             args = InstallSnapshotArgs(self.currentTerm, self.me, self.log_base,
                                        self.base_term(), self.snapshot)
-            return "snapshot", self.send_snapshot, args
+            return "snapshot", self.send_snapshot, args, seq
         prev = self.nextIndex[peer] - 1
         args = AppendEntriesArgs(self.currentTerm, self.me, prev, self.term_at(prev),
                                  self.entries_from(prev + 1), self.commitIndex)
         self.commit_sent[peer] = self.commitIndex
-        return "append", self.send_append, args
+        return "append", self.send_append, args, seq
 
-    def send_append(self, peer: int, args: AppendEntriesArgs) -> None:
+    def send_append(self, peer: int, args: AppendEntriesArgs, seq: int) -> None:
         reply = AppendEntriesReply()
         ok = self.peers[peer].Call("Raft.AppendEntries", args, reply)
         with self.mu:
-            if self.rpc_done(peer, ok, reply.Term, args.Term):
+            if self.rpc_done(peer, seq, ok, reply.Term, args.Term):
                 self.handle_append_reply(peer, args, reply)
 
-    def send_snapshot(self, peer: int, args: InstallSnapshotArgs) -> None:
+    def send_snapshot(self, peer: int, args: InstallSnapshotArgs, seq: int) -> None:
         reply = InstallSnapshotReply()
         ok = self.peers[peer].Call("Raft.InstallSnapshot", args, reply)
         with self.mu:
-            if self.rpc_done(peer, ok, reply.Term, args.Term):
+            if self.rpc_done(peer, seq, ok, reply.Term, args.Term):
                 self.matchIndex[peer] = max(self.matchIndex[peer], args.LastIncludedIndex)
                 self.nextIndex[peer] = max(self.nextIndex[peer], args.LastIncludedIndex + 1)
 
-    def rpc_done(self, peer: int, ok: bool, reply_term: int, sent_term: int) -> bool:
+    def rpc_done(self, peer: int, seq: int, ok: bool, reply_term: int, sent_term: int) -> bool:
         """Book-keeping common to every leader RPC; True if the reply should be acted on."""
-        self.in_flight[peer] -= 1
-        self.unreachable[peer] = not ok
-        self.replicate_cond[peer].notify()  # maybe more to send now
+        if seq > self.done_seq[peer]:
+            self.done_seq[peer], self.done_ok[peer] = seq, ok
+            self.done_time[peer] = time.monotonic()
+            self.replicate_cond[peer].notify()  # maybe more to send now
         if not ok or self.dead:
             return False
         if self.observe_term(reply_term):
@@ -523,9 +547,10 @@ class Raft(raftapi.Raft):
         n = matches[len(self.peers) // 2]  # held by a majority (the leader counts itself)
         if n > self.commitIndex and self.term_at(n) == self.currentTerm:
             self.commitIndex = n
+            self.commit_time = time.monotonic()
             self.apply_cond.notify()
             for cond in self.replicate_cond:
-                cond.notify()  # followers learn the new commitIndex without waiting a heartbeat
+                cond.notify()  # followers learn the new commitIndex soon, not a heartbeat later
 
     # ------------------------------------------------------------------ replication (follower)
 
