@@ -20,6 +20,12 @@ from kvraft1 import rpc
 from tester import annotation, kvtest
 from tester.models import KvInput, KvModel, KvOutput, KvState
 
+@pytest.fixture(autouse=True)
+def _no_stray_views(monkeypatch):
+    """Tests that fail on purpose write no porcupine view to /tmp; the VIS tests set their own."""
+    monkeypatch.setenv("VIS_ENABLE", "never")
+
+
 labgob.Register(rpc.GetArgs)
 labgob.Register(rpc.GetReply)
 labgob.Register(rpc.PutArgs)
