@@ -782,3 +782,23 @@ def TestKillsRacingReplies():
     finally:
         stop.set()
         rn.Cleanup()
+
+
+def TestSeedPrintedOnFailure(tmp_path):
+    # A failing test's report names its networks' seeds (labrpc/seedreport.py).
+    import os
+    import subprocess
+    import sys
+    (tmp_path / "test_fails.py").write_text(
+        "import labrpc\n"
+        "def TestFails():\n"
+        "    rn = labrpc.MakeNetwork()\n"
+        "    rn.Cleanup()\n"
+        "    assert False, 'deliberate'\n")
+    env = dict(os.environ, LABRPC_SEED="424242", KUBEKV_NO_PIN="1")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "labrpc.seedreport",
+                          "-p", "no:cacheprovider", "-o", "python_functions=Test*",
+                          str(tmp_path / "test_fails.py")],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "networks made by this test: LABRPC_SEED=424242" in out.stdout, out.stdout
