@@ -51,7 +51,13 @@ RpcTotal, BytesTotal, Group, MakeGroupStart, ExitGroup, MakeClient, MakeClientTo
 CheckTimeout, Op), ServerGrp (tester/group.py), Clnt (tester/clnts.py), Persister
 (tester/persister.py), the Annotate* functions (tester/annotation.py), Randstring, ServerName,
 GRP0, Sprintf (Go's fmt verbs, tester/gofmt.py), Chan (Go channels, from raft1.chan).
-Porcupine check summary for the suite: porcupine_summary() / porcupine_unknown_count().
+Porcupine check summary for the suite: porcupine_summary() / porcupine_unknown_count(); with
+`pytest_plugins = ["tester.pytest_plugin"]` in conftest.py pytest prints it at the end of a run
+(xdist included) and ends any T a test left running.
+
+The tester owns SIGUSR2 in a test process (the interrupt above; its handler is installed once, by
+the first T made in the main thread, and never removed) and chains SIGINT (Ctrl-C writes the
+porcupine view of the annotations, then the previous handler runs).
 """
 
 from raft1.chan import Chan, ChanClosed

@@ -255,7 +255,7 @@ def _note_propagating(t: T) -> None:
     exc = sys.exc_info()[1]
     if exc is None or getattr(exc, "_kubekv_recorded", False) or not t.in_test_thread():
         return
-    if isinstance(exc, TestFailed):
+    if isinstance(exc, TestFailed) or type(exc).__name__ == "Skipped":  # pytest.skip is no failure
         return
     exc._kubekv_recorded = True  # type: ignore[attr-defined]
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

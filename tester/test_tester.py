@@ -960,3 +960,15 @@ def TestTNamesItselfAfterPytestTest():
     assert tester.CurrentT() is t and not t.Failed()
     t.finish()
     assert tester.CurrentT() is None
+
+
+def TestLateInterruptIsHarmless():
+    import signal
+
+    from tester import failure
+
+    t = tester.T()
+    t.finish()
+    assert signal.getsignal(failure.INTERRUPT_SIGNAL) is failure._dispatch_interrupt
+    signal.raise_signal(failure.INTERRUPT_SIGNAL)  # as if sent just before the test ended
+    time.sleep(0.01)  # the handler runs at the next bytecode boundary: nothing is raised
