@@ -301,8 +301,16 @@ def run_demo(args: Any) -> int:
     """Run the demo described by parsed `kubekv demo` arguments; returns the exit status."""
     core = pin_to_one_core()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
+    saved = {k: os.environ.get(k) for k in (SEED_ENV, tester.WATCHDOG_ENV)}
     os.environ[SEED_ENV] = str(seed)   # labrpc draws its drops and delays from this seed
     # The tester's watchdog guards tests against hangs; a demo may be asked to run for minutes.
     os.environ.setdefault(tester.WATCHDOG_ENV, "0")
     print(f"kubekv demo: pinned to core {core}" if core is not None else "kubekv demo: not pinned")
-    return Demo(args, seed).run()
+    try:
+        return Demo(args, seed).run()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
