@@ -110,16 +110,14 @@ class Test(tester.Embed):
                     self.CheckPutConcurrent(ck, default_key[0], rs, res, reliable)
                 spawn_done.set()
 
-            client_thread = threading.Thread(target=clients, name="kv-clients", daemon=True)
-            client_thread.start()
+            tester.go(clients, name="kv-clients")
 
             ch_partitioner = None
             if self.partitions:
                 # let the clients do some operations without interruption
                 time.sleep(1.0)
                 ch_partitioner = tester.Chan()
-                threading.Thread(target=self.Partitioner, args=(Gid, ch_partitioner),
-                                 name="partitioner", daemon=True).start()
+                tester.go(self.Partitioner, Gid, ch_partitioner, name="partitioner")
 
             spawn_done.wait()
 

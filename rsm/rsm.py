@@ -124,7 +124,12 @@ class RSM:
                 return rpc.ErrWrongLeader, None
             w = _Waiter(next(self.ids), threading.Condition(self.mu))
             self.waiters[w.id] = w
-        index, term, is_leader = self.rf.Start(Op(Me=self.me, Id=w.id, Req=req))
+        try:
+            index, term, is_leader = self.rf.Start(Op(Me=self.me, Id=w.id, Req=req))
+        except BaseException:
+            with self.mu:   # e.g. req's class is not registered with labgob
+                self.waiters.pop(w.id, None)
+            raise
         with self.mu:
             if not w.done:
                 if not is_leader or self.dead or index <= self.last_applied:
