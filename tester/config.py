@@ -109,6 +109,7 @@ class Config:
         if not isinstance(t, T):
             raise TypeError(f"MakeConfig: t must be a tester.T (make one with tester.T() in the test), "
                             f"got {t!r}")
+        limit = watchdog_limit_s()  # a bad value fails here, before anything is started
         _first_use()
         annotation.install_sigint_handler()
         self.t = t
@@ -129,7 +130,6 @@ class Config:
         self.ops = 0
         self._cleaned = False
         self.net.Reliable(reliable)
-        limit = watchdog_limit_s()
         self._watchdog = _Watchdog(t, limit) if limit > 0 else None
 
     # ---- network ---------------------------------------------------------------------
