@@ -212,7 +212,7 @@ class Config:
         msg = Sprintf(fmt, *args)
         lines = [f"Fatal: {msg}"]
         for fs in traceback.extract_stack()[:-1]:
-            if os.path.basename(fs.filename).startswith("test"):
+            if _is_test_file(fs.filename):
                 lines.append(f"        {fs.filename}:{fs.lineno}")
         print("\n".join(lines), flush=True)
         self.t.Fatalf("%s", msg)
@@ -248,6 +248,12 @@ class Config:
                 self.t.Check()
         finally:
             self.t.finish()
+
+
+def _is_test_file(path: str) -> bool:
+    """Go prints frames of files whose name contains "test.go": tests, harnesses, kvtest."""
+    base = os.path.basename(path)
+    return base.startswith("test") or base in ("harness.py", "kvtest.py")
 
 
 def _note_propagating(t: T) -> None:
