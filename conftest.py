@@ -1,11 +1,17 @@
-"""Project-wide pytest set-up: pin each test process to one core (see labrpc/affinity.py)."""
+"""Project-wide pytest set-up.
+
+* pins each test process to one core (see labrpc/affinity.py);
+* loads the tester's plugin: a porcupine summary line at the end of a run (how many
+  checks were ok / illegal / unknown), and a guard that ends a test handle a test left running.
+"""
 
 from labrpc.affinity import pin_to_one_core
 
+pytest_plugins = ["tester.pytest_plugin"]
+
 
 def pytest_configure(config):
-    core = pin_to_one_core()
-    config._kubekv_core = core
+    config._kubekv_core = pin_to_one_core()
 
 
 def pytest_report_header(config):
