@@ -3,7 +3,8 @@
 Usage (the Go names and shapes):
 
     labgob.Register(LogEntry)                 # every class that crosses labrpc or a Persister
-    labgob.RegisterName("raft.Entry", Entry)  # when two classes would share a name
+                                              # (registered as "raft.LogEntry": module.qualname)
+    labgob.RegisterName("raft.Entry2", Entry) # when two classes would share a name
 
     w = io.BytesIO()
     e = labgob.NewEncoder(w)
@@ -179,9 +180,13 @@ def _warn_hidden(info: _ClassInfo, names) -> None:
 
 
 def Register(value: Any) -> None:
-    """Register a class (or an instance's class) under its __qualname__."""
+    """Register a class (or an instance's class) as "<module>.<qualname>", e.g. "raft.LogEntry".
+
+    Like gob's default name ("package.Type"), the last component of the module
+    keeps same-named classes of different modules apart.
+    """
     cls = value if isinstance(value, type) else type(value)
-    RegisterName(cls.__qualname__, cls)
+    RegisterName(f"{cls.__module__.rpartition('.')[2]}.{cls.__qualname__}", cls)
 
 
 def RegisterName(name: str, value: Any) -> None:
