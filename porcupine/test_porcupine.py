@@ -434,3 +434,20 @@ def TestBadOperations():
         CheckOperations(NondeterministicModel(Init=lambda: [0], Step=_maybe_put_step), [])
     with pytest.raises(ModelError, match="timeout"):
         CheckOperationsTimeout(REGISTER, [], -1)
+
+
+def TestGarbageCollectorRestored():
+    import gc
+
+    assert gc.isenabled()
+    CheckOperations(REGISTER, [put(0, 1, 0, 10)])
+    assert gc.isenabled()
+    with pytest.raises(KeyError):
+        CheckOperations(Model(Init=lambda: 0, Step=lambda s, i, o: {}["x"]), [put(0, 1, 0, 10)])
+    assert gc.isenabled(), "an exception in Step must not leave the collector paused"
+    gc.disable()
+    try:
+        CheckOperations(REGISTER, [put(0, 1, 0, 10)])
+        assert not gc.isenabled(), "a collector the caller paused stays paused"
+    finally:
+        gc.enable()
