@@ -111,6 +111,10 @@ class RSM:
         # incarnation left in the log.
         self.ids = itertools.count(random.getrandbits(40) << 8)
         self.snapshots_taken = 0
+        # Snapshot pacing (reader thread only): commands applied since the last snapshot, and
+        # how many bytes of Raft state one applied command took (unknown at first: infinite).
+        self.applied_since_snapshot = 0
+        self.bytes_per_entry = float("inf")
 
     # -- the service side -------------------------------------------------------------------
 
@@ -180,15 +184,34 @@ class RSM:
             if w is not None and w is not mine:
                 # Another leader's entry took the index our op was meant for.
                 self._finish(w, rpc.ErrWrongLeader, None)
-        if self.maxraftstate > 0 and self.rf.PersistBytes() >= SNAPSHOT_THRESHOLD * self.maxraftstate:
-            self.rf.Snapshot(msg.CommandIndex, self.sm.Snapshot())
-            self.snapshots_taken += 1
+        if self.maxraftstate > 0:
+            self._maybe_snapshot(msg.CommandIndex)
+
+    def _maybe_snapshot(self, index: int) -> None:
+        """Snapshot through index if Raft's state is near maxraftstate and trimming pays off."""
+        self.applied_since_snapshot += 1
+        size = self.rf.PersistBytes()
+        threshold = SNAPSHOT_THRESHOLD * self.maxraftstate
+        if size < threshold:
+            return
+        # When this reader lags behind Raft, most of the log is entries not applied yet: a
+        # snapshot then frees little yet makes Raft rewrite all the rest, and one per applied
+        # entry would keep the reader lagging. So wait until it frees half a threshold.
+        if self.applied_since_snapshot * self.bytes_per_entry < threshold / 2:
+            return
+        self.rf.Snapshot(index, self.sm.Snapshot())
+        self.snapshots_taken += 1
+        freed = size - self.rf.PersistBytes()
+        if freed > 0:
+            self.bytes_per_entry = freed / self.applied_since_snapshot
+        self.applied_since_snapshot = 0
 
     def _apply_snapshot(self, msg: ApplyMsg) -> None:
         with self.mu:
             if msg.SnapshotIndex <= self.last_applied:
                 return
         self.sm.Restore(msg.Snapshot)
+        self.applied_since_snapshot = 0
         with self.mu:
             self.last_applied = msg.SnapshotIndex
             # Whatever our ops at these indices became, their results are folded into the
