@@ -71,9 +71,10 @@ from raft1 import raftapi
 from raft1.chan import Chan, ChanClosed
 from raft1.raftapi import ApplyMsg
 
-# A leader sends at least one AppendEntries per peer this often (TestCount3B allows
-# about 20 RPCs per second for 3 peers, so 10 per peer per second).
-HEARTBEAT_INTERVAL_MS = 100
+# A leader sends at least one AppendEntries per peer this often.  TestCount3B allows
+# 60 RPCs per idle second with 3 peers (so >= 33 ms); the tester's leader checks come
+# every ~500 ms, and a leader is lost only after several missed heartbeats.
+HEARTBEAT_INTERVAL_MS = 60
 # After the newest RPC to a peer failed, news for it waits this long (then goes as a
 # probe, which a lost message on an unreliable network also needs); a heartbeat may
 # come sooner.  Long enough that an unreachable peer costs few RPCs.
@@ -82,10 +83,12 @@ RETRY_AFTER_FAILURE_MS = 20
 # (under steady load that halves the RPCs); the leader's own applies never wait.
 COMMIT_NEWS_DELAY_MS = 10
 # A follower that hears no leader (and grants no vote) for a random time in this
-# range starts an election.  Several heartbeats fit in the lower bound, and the
-# upper bound lets a new leader appear well within the tester's 5 s window.
-ELECTION_TIMEOUT_MIN_MS = 350
-ELECTION_TIMEOUT_MAX_MS = 700
+# range starts an election.  The lower bound spans 4 heartbeats (an unreliable network
+# drops 10% of requests, so losing 4 in a row is rare); the range is wide enough to
+# make split votes rare, and a new leader usually appears before the tester's first
+# look (450-549 ms after a failure).
+ELECTION_TIMEOUT_MIN_MS = 250
+ELECTION_TIMEOUT_MAX_MS = 450
 
 FOLLOWER = "follower"
 CANDIDATE = "candidate"
