@@ -90,11 +90,15 @@ def TestKvNoPartition10ClientsBad():
 
 @needs_data
 def TestKvVerboseWithLabTimeout():
-    """The labs' call: verbose, 1 s. A timeout must not hide a verdict reachable in time."""
-    for name, want in (("c01-ok", Ok), ("c01-bad", Illegal), ("c10-ok", Ok), ("c10-bad", Illegal),
-                       ("c50-ok", Ok), ("c50-bad", Illegal)):
+    """The labs' call: verbose with a timeout. c50-bad is given the labs' 1 s: the Illegal
+    partition takes ~0.05 s of search while others explode, and verbose mode (like Go's) runs
+    until the deadline, which must not hide the verdict. The others return when done; their
+    generous timeout only keeps a loaded machine from turning Ok into Unknown (c50-ok takes
+    0.3 s alone, up to 1.2 s measured with other test runs on both cores)."""
+    for name, want, timeout_s in (("c01-ok", Ok, 10), ("c01-bad", Illegal, 10), ("c10-ok", Ok, 10),
+                                  ("c10-bad", Illegal, 10), ("c50-ok", Ok, 10), ("c50-bad", Illegal, 1.0)):
         events = parse_kv_log(os.path.join(_DIR, name + ".txt"))
-        res, info = CheckEventsVerbose(KV_MODEL, events, 1.0)
+        res, info = CheckEventsVerbose(KV_MODEL, events, timeout_s)
         assert res is want, f"{name}: expected {want}, got {res}"
         assert len(info.PartialLinearizations()) == len(KV_MODEL.PartitionEvent(events))
 
