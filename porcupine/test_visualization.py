@@ -151,3 +151,31 @@ def TestNothingLinearizable():
     Visualize(model, info, out)
     [part] = embedded_data(out.getvalue())["Partitions"]
     assert part["PartialLinearizations"] == [[]] and part["FailedAt"] == [0]
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="chromium not installed (dev check only; apt-get install -y chromium)")
+def TestClickSelectsAnotherLinearization(tmp_path):
+    # Two concurrent puts, then two concurrent gets that saw different winners: two
+    # longest prefixes of 3; clicking the get left out of the shown one shows the other.
+    model = Model(Init=lambda: "", Step=lambda s, i, o: (True, i[1]) if i[0] == "put" else (o == s, s))
+    ops = [Operation(ClientId=0, Input=("put", "a"), Call=0, Output=None, Return=10),
+           Operation(ClientId=1, Input=("put", "b"), Call=0, Output=None, Return=10),
+           Operation(ClientId=2, Input=("get",), Call=20, Output="a", Return=30),
+           Operation(ClientId=3, Input=("get",), Call=20, Output="b", Return=30)]
+    _, info = CheckOperationsVerbose(model, ops, 0)
+    html = tmp_path / "two.html"
+    VisualizePath(model, info, html)
+    [part] = embedded_data(html.read_text())["Partitions"]
+    assert len(part["PartialLinearizations"]) == 2
+    shown_failed = part["FailedAt"][0]
+    other = part["FailedAt"][1]
+    assert {shown_failed, other} == {2, 3}
+
+    def failed_ops(dom):
+        return set(map(int, re.findall(r'class="op failed"[^>]*data-op="(\d+)"', dom)))
+
+    assert failed_ops(screenshot.dump_dom(str(html))) == {shown_failed}
+    dom = screenshot.dump_dom(str(html), f"click=0:{shown_failed}")
+    assert 'data-rendered="true"' in dom
+    assert failed_ops(dom) == {other}

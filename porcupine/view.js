@@ -355,19 +355,29 @@
     return p.Result === 'Illegal' ? (p.FailedAt[selected[pi]] ?? -1) : -1
   }
 
-  // "#show=P:ID" pins the tooltip of operation ID of partition P (used by the screenshot check).
+  // "#click=P:ID" clicks operation ID of partition P; "#show=P:ID" then pins its tooltip
+  // (both used by the headless Chromium checks).
   function applyHash() {
+    const click = /click=(\d+):(\d+)/.exec(window.location.hash)
+    if (click) {
+      const rect = opRect(Number(click[1]), Number(click[2]))
+      if (rect) rect.dispatchEvent(new MouseEvent('click', {bubbles: true}))
+    }
     const m = /show=(\d+):(\d+)/.exec(window.location.hash)
     if (!m) return
     const pi = Number(m[1])
     const id = Number(m[2])
-    const rect = document.querySelector(`rect[data-partition="${pi}"][data-op="${id}"]`)
+    const rect = opRect(pi, id)
     if (!rect) return
     const r = rect.getBoundingClientRect()
     rect.classList.add('hover')
     tooltip.innerHTML = opTooltipHtml(pi, id)
     tooltip.style.display = 'block'
     moveTooltip({pageX: r.left + window.scrollX, pageY: r.bottom + window.scrollY})
+  }
+
+  function opRect(pi, id) {
+    return document.querySelector(`rect[data-partition="${pi}"][data-op="${id}"]`)
   }
 
   function summarize() {

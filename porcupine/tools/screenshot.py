@@ -113,9 +113,14 @@ def screenshot(html_path: str, png_path: str, size: str, show: str = "") -> None
         raise SystemExit(f"chromium wrote no screenshot (exit {res.returncode}):\n{res.stderr[-2000:]}")
 
 
-def rendered_ok(html_path: str) -> bool:
-    res = run_chromium(["--dump-dom", "file://" + os.path.abspath(html_path)])
-    return 'data-rendered="true"' in res.stdout
+def dump_dom(html_path: str, fragment: str = "") -> str:
+    """The DOM after the page's script ran (fragment: e.g. "click=0:3")."""
+    url = "file://" + os.path.abspath(html_path) + (f"#{fragment}" if fragment else "")
+    return run_chromium(["--dump-dom", url]).stdout
+
+
+def rendered_ok(html_path: str, fragment: str = "") -> bool:
+    return 'data-rendered="true"' in dump_dom(html_path, fragment)
 
 
 def main(argv=None) -> int:
