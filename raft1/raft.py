@@ -9,7 +9,7 @@ Usage:
     index, term, isLeader = rf.Start(command)      # propose; does not wait for the commit
     term, isLeader = rf.GetState()
     rf.Snapshot(index, data)                       # the service has compacted everything up to index
-    rf.Kill()                                      # stop; applyCh is closed once the applier stops
+    rf.Kill()                                      # stop every thread; closes applyCh
 
 Committed commands (and snapshots received from a leader) arrive on applyCh as
 raftapi.ApplyMsg, in index order, without gaps.  applyCh is a raft1.chan.Chan
@@ -23,7 +23,7 @@ Understandable Consensus Algorithm", extended version):
   Figure 2, State ............ Raft.__init__: currentTerm, votedFor, log (persistent);
                                commitIndex, lastApplied (volatile); nextIndex[], matchIndex[]
                                (leaders).  The log starts with a sentinel entry that stands
-                               for the snapshot: log[0] is index base_index(), term base_term().
+                               for the snapshot: log[0] is index log_base, term base_term().
   Figure 2, RequestVote ...... receiver: RequestVote; candidate: start_election,
                                request_vote_from, count_vote.
   Figure 2, AppendEntries .... receiver: AppendEntries, merge_entries; leader: replicator,
@@ -224,9 +224,6 @@ class Raft(raftapi.Raft):
 
     # ------------------------------------------------------------------ log indexing
 
-    def base_index(self) -> int:
-        return self.log_base
-
     def base_term(self) -> int:
         return self.log[0].Term
 
@@ -307,7 +304,12 @@ class Raft(raftapi.Raft):
         return self.persister.RaftStateSize()
 
     def Kill(self) -> None:
-        """Stop every thread; the applier closes applyCh on its way out."""
+        """Stop every thread and close applyCh (the service's `for m in applyCh` ends).
+
+        Closing here, not only when the applier exits, also frees an applier blocked in
+        applyCh.send() because the service stopped reading (it gets ChanClosed).  RPC
+        threads finish when their Call returns and then find the peer dead.
+        """
         with self.mu:
             self.dead = True
             self.election_cond.notify_all()
