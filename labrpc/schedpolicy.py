@@ -1,8 +1,9 @@
 """Optional: run this process's threads under the SCHED_BATCH policy (Linux).
 
 Usage:
-    from labrpc.schedpolicy import use_batch_policy
+    from labrpc.schedpolicy import use_batch_policy, batch_this_thread
     use_batch_policy()        # every thread now, and every later one (inherited); True if done
+    batch_this_thread()       # only the calling thread (labrpc's pool workers do this)
 
 Why: a labrpc round trip is two thread hand-offs.  Under the normal policy the
 woken thread preempts the waker at once, finds the GIL still held, and sleeps
@@ -23,9 +24,24 @@ import os
 NO_BATCH_ENV = "KUBEKV_NO_BATCH"
 
 
+def _disabled() -> bool:
+    return os.environ.get(NO_BATCH_ENV, "").strip() not in ("", "0")
+
+
+def batch_this_thread() -> bool:
+    """Put the calling thread under SCHED_BATCH; False if off or unsupported."""
+    if _disabled() or not hasattr(os, "SCHED_BATCH"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        return True
+    except OSError:
+        return False
+
+
 def use_batch_policy() -> bool:
     """Put every thread of this process under SCHED_BATCH; False if off or unsupported."""
-    if os.environ.get(NO_BATCH_ENV, "").strip() not in ("", "0"):
+    if _disabled():
         return False
     policy = getattr(os, "SCHED_BATCH", None)
     if policy is None:
