@@ -100,16 +100,16 @@ class RSM:
         self.applyCh: Chan = Chan()
         self.rf: Raft | None = None
         self.mu = threading.Lock()
-        # Notified when a waiter registers (the monitor sleeps while there are none) or the
-        # RSM stops.
+        # Notified when by_index stops being empty (the monitor sleeps while it is) and when
+        # the RSM stops.
         self.pending = threading.Condition(self.mu)
         self.waiters: dict[int, _Waiter] = {}      # op Id -> waiter
         self.by_index: dict[int, _Waiter] = {}     # log index -> waiter (once Start answered)
         self.last_applied = 0
         self.dead = False
-        # Op ids: random start, so a restarted server never reuses the ids of ops its previous
-        # incarnation left in the log.
-        self.ids = itertools.count(random.getrandbits(40) << 8)
+        # Op ids count up from a random start, so a restarted server does not reuse the ids of
+        # ops its previous incarnation left in the log; below 2**32 they encode in 5 bytes.
+        self.ids = itertools.count(random.getrandbits(31))
         self.snapshots_taken = 0
         # Snapshot pacing (reader thread only): commands applied since the last snapshot, and
         # how many bytes of Raft state one applied command took (unknown at first: infinite).
