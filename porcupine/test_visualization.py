@@ -179,3 +179,13 @@ def TestClickSelectsAnotherLinearization(tmp_path):
     dom = screenshot.dump_dom(str(html), f"click=0:{shown_failed}")
     assert 'data-rendered="true"' in dom
     assert failed_ops(dom) == {other}
+
+
+def TestVisualizeTakesAnnotations():
+    model = screenshot.demo_model()
+    ops, annotations = screenshot.demo_history()
+    _, info = CheckOperationsVerbose(model, ops, 0)
+    out = io.StringIO()
+    Visualize(model, info, out, annotations=annotations)
+    assert len(embedded_data(out.getvalue())["Annotations"]) == len(annotations)
+    assert info.annotations == [], "the caller's info is left alone"

@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Dict, List, TextIO, Union
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Union
 
 from .model import Model, ModelError
 
@@ -148,9 +148,21 @@ def _read_asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def render_html(model: Model, info) -> str:
+def _with_annotations(info, annotations: Optional[Sequence[Annotation]]):
+    if not annotations:
+        return info
+    # A shallow copy, so that the caller's info does not collect them.
+    from .checker import LinearizationInfo
+    copy = LinearizationInfo(info.history, info.partial_linearizations)
+    copy.partition_results = list(getattr(info, "partition_results", []))
+    copy.annotations = list(info.annotations)
+    copy.AddAnnotations(annotations)
+    return copy
+
+
+def render_html(model: Model, info, annotations: Optional[Sequence[Annotation]] = None) -> str:
     """The whole page as a string."""
-    data = computeVisualizationData(model, info)
+    data = computeVisualizationData(model, _with_annotations(info, annotations))
     # Inside <script>, "</script" ends the element and "<!--" changes how the HTML parser
     # reads on, so no "<" (nor ">", "&") may appear raw; JSON's \u escapes keep the text.
     payload = (json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -162,9 +174,13 @@ def render_html(model: Model, info) -> str:
     return page.replace(_DATA_MARK, payload)
 
 
-def Visualize(model: Model, info, output: Union[TextIO, io.BufferedIOBase]) -> None:
-    """Write the HTML view of info to an open file (text or binary)."""
-    page = render_html(model, info)
+def Visualize(model: Model, info, output: Union[TextIO, io.BufferedIOBase],
+              annotations: Optional[Sequence[Annotation]] = None) -> None:
+    """Write the HTML view of info to an open file (text or binary).
+
+    annotations, if given, are drawn as well (same as info.AddAnnotations first,
+    without changing info)."""
+    page = render_html(model, info, annotations)
     if isinstance(output, io.TextIOBase):
         output.write(page)
         return
@@ -174,8 +190,9 @@ def Visualize(model: Model, info, output: Union[TextIO, io.BufferedIOBase]) -> N
         output.write(page)
 
 
-def VisualizePath(model: Model, info, path: Union[str, os.PathLike]) -> None:
-    """Write the HTML view of info to a file at path (created or truncated)."""
-    page = render_html(model, info)
+def VisualizePath(model: Model, info, path: Union[str, os.PathLike],
+                  annotations: Optional[Sequence[Annotation]] = None) -> None:
+    """Write the HTML view of info to a file at path (created or truncated); see Visualize."""
+    page = render_html(model, info, annotations)
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
