@@ -969,6 +969,7 @@ def TestFigure8Unreliable3C():
 def internalChurn(t, reliable: bool) -> None:
     servers = 5
     ts = makeTest(t, servers, reliable, False)
+    stop = threading.Event()
     try:
         if ts.IsReliable():
             tester.AnnotateTest("TestReliableChurn3C", servers)
@@ -976,8 +977,6 @@ def internalChurn(t, reliable: bool) -> None:
         else:
             tester.AnnotateTest("TestUnreliableChurn3C", servers)
             ts.Begin("Test (3C): unreliable churn")
-
-        stop = threading.Event()
 
         # create concurrent clients
         def cfn(me: int, ch: Chan) -> None:
@@ -1094,6 +1093,7 @@ def internalChurn(t, reliable: bool) -> None:
                 ts.t.Fatalf("didn't find a value")
         tester.AnnotateCheckerSuccess("committed values remain in the log", "OK")
     finally:
+        stop.set()  # a failed test must not leave the clients running
         ts.cleanup()
 
 
