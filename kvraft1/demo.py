@@ -31,8 +31,9 @@ from tester import kvtest, models
 
 EXIT_OK = 0
 EXIT_NOT_LINEARIZABLE = 1
-EXIT_UNKNOWN = 2
-EXIT_FAILURE = 3
+# 2 is argparse's bad-usage status
+EXIT_UNKNOWN = 3
+EXIT_FAILURE = 4
 
 GID = tester.GRP0
 # Each fault episode (partition, crash, or a calm spell) lasts this long plus up to the jitter.
