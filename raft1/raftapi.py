@@ -61,7 +61,7 @@ class Raft(abc.ABC):
 
     @abc.abstractmethod
     def Kill(self) -> None:
-        """Stop every thread of this peer; closes applyCh once the applier has stopped."""
+        """Stop every thread of this peer and close applyCh, so a service reading it sees the end."""
 
 
 __all__ = ["ApplyMsg", "Raft", "Chan", "ChanClosed"]
