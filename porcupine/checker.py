@@ -18,6 +18,14 @@ lifts the call and its return out of the list and starts again from the front;
 reaching a return means every pending call failed, so it backtracks. A cache of
 (set of linearized operations, state) pairs prunes configurations already seen.
 Operations are bits of a Python int, which makes the set cheap to copy and hash.
+
+With model.ReadOnly (a Python-only addition) an operation that cannot change the
+state is taken as soon as it is legal: when the search backtracks over it, or meets
+it again in a configuration already seen, it backtracks further at once instead of
+trying the calls after it. Why that loses nothing: any linearization that puts such
+an operation R later can move R to this point (R has been called, every operation
+that returned before R's call is already linearized, and R changes no state), so if
+the branch taking R now failed, so do the branches that postpone it.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from __future__ import annotations
 import collections
 import gc
 import time
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from .model import (CallEvent, CheckResult, Event, Model, ModelError, Operation,
                     ReturnEvent)
@@ -167,23 +175,26 @@ def _event_entries(history: Sequence[Event]) -> List[_Entry]:
 # The search over one partition
 
 
-def _check_single(model: Model, entries: List[_Entry], compute_partial: bool, longest: list):
+def _check_single(model: Model, entries: List[_Entry], compute_partial: bool, longest: list,
+                  prune: bool = True):
     """Generator searching one partition; yields every CHECK_EVERY_STEPS steps so the
     caller can interleave partitions and watch the clock; returns True or False.
 
     longest[i] is kept as the longest linearizable prefix found that includes
     operation i (lists shared between operations), also when the caller gives up.
+    prune: use model.ReadOnly, if given (see the module docstring).
     """
+    read_only = model.ReadOnly if prune else None
     if model.Equal is None and model.Hash is None:
         try:
-            return (yield from _search(model, entries, compute_partial, True, longest))
+            return (yield from _search(model, entries, compute_partial, True, longest, read_only))
         except _UnhashableState:
             longest[:] = [None] * len(longest)
-    return (yield from _search(model, entries, compute_partial, False, longest))
+    return (yield from _search(model, entries, compute_partial, False, longest, read_only))
 
 
 def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set: bool,
-            longest: list):
+            longest: list, read_only: Optional[Callable[[Any, Any], bool]]):
     """The search proper (see _check_single). use_set: cache (linearized, state) pairs in
     a set, for hashable states compared with ==; otherwise buckets of states per
     (linearized[, Hash(state)]) compared with Equal."""
@@ -210,6 +221,12 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
             inputs[pos] = e.value
             outputs[pos] = outputs[r]
     bits = [1 << i for i in op_id]
+    # fixed[call node]: a read-only operation, taken as soon as it is legal.
+    fixed = [False] * size
+    if read_only is not None:
+        for pos in range(1, size - 1):
+            if match[pos]:
+                fixed[pos] = bool(read_only(inputs[pos], outputs[pos]))
 
     step = model.Step
     equal = model.Equal or _eq
@@ -243,6 +260,10 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
             except (TypeError, ValueError):
                 raise ModelError(f"Model.Step must return a pair (ok, new_state), got {result!r}") from None
             if ok is True:
+                if fixed[entry] and new_state is not state and not equal(new_state, state):
+                    raise ModelError(
+                        f"Model.ReadOnly says {inputs[entry]!r} -> {outputs[entry]!r} leaves the state "
+                        f"unchanged, but Step took {state!r} to {new_state!r}: fix ReadOnly or Step")
                 new_lin = linearized | bits[entry]
                 if use_set:
                     key = (new_lin, new_state)
@@ -267,7 +288,8 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
                         if not seen:
                             bucket.append(new_state)
                 if seen:
-                    entry = nxt[entry]
+                    # A read-only op whose configuration failed before: so do the later calls.
+                    entry = ret if fixed[entry] else nxt[entry]
                     continue
                 calls.append((entry, state, linearized))
                 if compute_partial:
@@ -320,7 +342,9 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
             p, q = prv[entry], nxt[entry]
             nxt[p] = entry
             prv[q] = entry
-            entry = nxt[entry]
+            # Backtracking over a read-only op: the calls after it cannot succeed either,
+            # so go to its return, which backtracks again.
+            entry = ret if fixed[entry] else nxt[entry]
         ticks -= 1
         if not ticks:
             ticks = CHECK_EVERY_STEPS
@@ -397,6 +421,8 @@ def _check_parallel(model: Model, partitions: List[List[_Entry]], compute_info: 
     gc.disable()
     try:
         illegal, timed_out = _round_robin(active, results, compute_info, deadline)
+        if illegal and compute_info and model.ReadOnly is not None:
+            _redo_partials_unpruned(model, partitions, results, longest, deadline)
     finally:
         for _, search in active:
             search.close()
@@ -416,6 +442,24 @@ def _check_parallel(model: Model, partitions: List[List[_Entry]], compute_info: 
                                   CheckResult.Illegal if r is False else CheckResult.Unknown
                                   for r in results]
     return result, info
+
+
+def _redo_partials_unpruned(model: Model, partitions: List[List[_Entry]], results: list,
+                            longest: list, deadline: Optional[float]) -> None:
+    """Search the Illegal partitions again without ReadOnly, for the view: the orders
+    that pruning skips cannot complete, but they can reach longer prefixes, and
+    those are what Go's view shows. Kept only if done before the deadline."""
+    for i, part in enumerate(partitions):
+        if results[i] is not False:
+            continue
+        redo = [None] * (len(part) // 2)
+        active = collections.deque([(i, _check_single(model, part, True, redo, prune=False))])
+        again: list = list(results)
+        _, timed_out = _round_robin(active, again, True, deadline)
+        for _, search in active:
+            search.close()
+        if not timed_out:
+            longest[i][:] = redo
 
 
 def _round_robin(active: collections.deque, results: list, compute_info: bool,

@@ -359,6 +359,62 @@ def TestIllegalPartitionFoundDespiteExplosiveOne():
     assert time.monotonic() - start < 4
 
 
+# ---- Model.ReadOnly ---------------------------------------------------------------------------
+
+
+def _cas_register_step(state, inp, out):
+    if inp[0] == "write":
+        return True, inp[1]
+    if inp[0] == "read":
+        return out == state, state
+    # ("cas", old, new) -> False: a failed compare-and-set, legal whenever state != old.
+    if out:
+        return state == inp[1], inp[2]
+    return state != inp[1], state
+
+
+def _cas_read_only(inp, out):
+    return inp[0] == "read" or (inp[0] == "cas" and not out)
+
+
+CAS_REGISTER = Model(Init=lambda: 0, Step=_cas_register_step)
+CAS_REGISTER_RO = Model(Init=lambda: 0, Step=_cas_register_step, ReadOnly=_cas_read_only)
+
+
+def subset_explosive_history(k: int):
+    """The shape of many clients on one versioned key: a write called first, a read called
+    just after it that must still come before it, and k failed CASes called in between that fit
+    either side. Without ReadOnly, the search tries all 2^k subsets of the CASes before it
+    undoes the write."""
+    ops = [op(0, ("write", 1), 0, None, 100)]
+    ops += [op(1 + i, ("cas", 5, 6), 1, False, 200) for i in range(k)]
+    ops.append(op(1 + k, ("read",), 2, 0, 50))
+    return ops
+
+
+def TestReadOnlyPrunesSubsetExplosion():
+    ops = subset_explosive_history(30)
+    assert CheckOperationsTimeout(CAS_REGISTER, ops, 0.3) is Unknown   # 2^30 subsets
+    start = time.monotonic()
+    assert CheckOperationsTimeout(CAS_REGISTER_RO, ops, 0) is Ok
+    assert time.monotonic() - start < 0.5
+    small = subset_explosive_history(6)
+    assert CheckOperations(CAS_REGISTER, small) is True
+    assert CheckOperations(CAS_REGISTER_RO, small) is True
+    # Make the read impossible: both must now say Illegal.
+    bad = small[:-1] + [op(7, ("read",), 2, 9, 50)]
+    assert CheckOperations(CAS_REGISTER, bad) is False
+    assert CheckOperations(CAS_REGISTER_RO, bad) is False
+
+
+def TestReadOnlyStepMustNotChangeState():
+    lying = Model(Init=lambda: 0, Step=register_step, ReadOnly=lambda inp, out: True)
+    with pytest.raises(ModelError, match="ReadOnly"):
+        CheckOperations(lying, [put(0, 1, 0, 10)])
+    with pytest.raises(ModelError, match="ReadOnly"):
+        Model(Init=lambda: 0, Step=register_step, ReadOnly=True)
+
+
 # ---- bad input ------------------------------------------------------------------------------
 
 

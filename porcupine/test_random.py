@@ -268,3 +268,65 @@ def TestPartialLinearizationsMatchDirectBookkeeping():
         compared += res is Illegal
     if len(SEEDS) > 1:
         assert compared > 40
+
+
+# ---- Model.ReadOnly (Python-only pruning) must never change a verdict ---------------------------
+
+def _read_only(inp, out):
+    return inp[0] == "get"
+
+
+KV_BY_KEY_RO = Model(Partition=_partition, Init=lambda: "", Step=_step_one_key, ReadOnly=_read_only)
+KV_WHOLE_RO = Model(Init=tuple, Step=_step_whole_store, ReadOnly=_read_only)
+KV_WHOLE_EQUAL_RO = Model(Init=dict, Step=lambda s, i, o: _dict_step(s, i, o), Equal=lambda a, b: a == b,
+                          ReadOnly=_read_only)
+
+
+def TestReadOnlyAgreesWithBruteForce():
+    """The same small histories as TestAgreesWithBruteForce, checked with the ReadOnly hint."""
+    verdicts = {True: 0, False: 0}
+    for seed in range(300 if len(SEEDS) > 1 else 1):
+        s = seed if len(SEEDS) > 1 else SEEDS[0]
+        rng = random.Random(5000 + s)
+        ops = simulate(rng, n_clients=rng.randrange(1, 5), n_ops=rng.randrange(1, 8), n_keys=rng.randrange(1, 3))
+        if rng.random() < 0.7:
+            ops = perturb(rng, ops)
+        want = brute_force(KV_WHOLE, ops)
+        verdicts[want] += 1
+        assert CheckOperations(KV_BY_KEY_RO, ops) == want, f"seed {s}: partitioned, want {want}"
+        assert CheckOperations(KV_WHOLE_RO, ops) == want, f"seed {s}: whole store, want {want}"
+        assert CheckOperations(KV_WHOLE_EQUAL_RO, ops) == want, f"seed {s}: Equal-based, want {want}"
+        assert CheckEvents(KV_WHOLE_RO, to_events(ops)) == want, f"seed {s}: events, want {want}"
+    if len(SEEDS) > 1:
+        assert verdicts[True] > 30 and verdicts[False] > 30, verdicts
+
+
+def TestReadOnlyAgreesWithoutIt():
+    """Bigger histories with many concurrent readers, correct and perturbed: the same verdict
+    with and without the hint, and with it a valid complete linearization when Ok."""
+    verdicts = {True: 0, False: 0}
+    for seed in range(150 if len(SEEDS) > 1 else 1):
+        s = seed if len(SEEDS) > 1 else SEEDS[0]
+        rng = random.Random(9000 + s)
+        ops = simulate(rng, n_clients=rng.randrange(2, 12), n_ops=rng.randrange(5, 60), n_keys=rng.randrange(1, 3))
+        if rng.random() < 0.6:
+            ops = perturb(rng, ops)
+        want = CheckOperations(KV_BY_KEY, ops)
+        verdicts[want] += 1
+        assert CheckOperations(KV_BY_KEY_RO, ops) == want, f"seed {s}: want {want}"
+        assert CheckOperations(KV_WHOLE_RO, ops) == want, f"seed {s}: whole store, want {want}"
+        res, info = CheckOperationsVerbose(KV_BY_KEY_RO, ops, 0)
+        assert res is (Ok if want else Illegal), f"seed {s}"
+        if want:
+            for part in info.PartialLinearizationsOperations():
+                state = ""
+                for o in part[0]:
+                    ok, state = _step_one_key(state, o.Input, o.Output)
+                    assert ok, f"seed {s}: reported linearization is invalid"
+        else:
+            # Illegal: the view's prefixes are recomputed without the hint, so they are Go's.
+            _, plain = CheckOperationsVerbose(KV_BY_KEY, ops, 0)
+            assert sorted(map(sorted, info.PartialLinearizations())) == \
+                sorted(map(sorted, plain.PartialLinearizations())), f"seed {s}"
+    if len(SEEDS) > 1:
+        assert verdicts[True] > 20 and verdicts[False] > 20, verdicts

@@ -18,8 +18,9 @@ import os
 import pytest
 
 from porcupine import CheckEvents, CheckEventsTimeout, CheckEventsVerbose, Illegal, Ok, Unknown
-from porcupine.tools.jepsen import ETCD_MODEL, ETCD_VERDICTS, jepsen_dir, parse_etcd_log
-from porcupine.tools.kvlog import KV_MODEL, KV_NO_PARTITION_MODEL, parse_kv_log, reference_dir
+from porcupine.tools.jepsen import ETCD_MODEL, ETCD_MODEL_RO, ETCD_VERDICTS, jepsen_dir, parse_etcd_log
+from porcupine.tools.kvlog import (KV_MODEL, KV_MODEL_RO, KV_NO_PARTITION_MODEL, KV_NO_PARTITION_MODEL_RO,
+                                   parse_kv_log, reference_dir)
 
 _DIR = reference_dir()
 _JEPSEN_DIR = jepsen_dir()
@@ -33,9 +34,11 @@ needs_jepsen = pytest.mark.skipif(
 
 def checkKv(log_name: str, correct: bool, partition: bool) -> None:
     events = parse_kv_log(os.path.join(_DIR, log_name + ".txt"))
-    model = KV_MODEL if partition else KV_NO_PARTITION_MODEL
-    res = CheckEvents(model, events)
-    assert res == correct, f"{log_name}: expected {correct}, got {res}"
+    models = (KV_MODEL, KV_MODEL_RO) if partition else (KV_NO_PARTITION_MODEL, KV_NO_PARTITION_MODEL_RO)
+    for model in models:
+        res = CheckEvents(model, events)
+        hint = "with" if model.ReadOnly else "without"
+        assert res == correct, f"{log_name} ({hint} ReadOnly): expected {correct}, got {res}"
 
 
 @needs_data
@@ -114,5 +117,7 @@ def TestKvNoPartitionTimeout():
 def TestEtcdJepsen(log_num):
     events = parse_etcd_log(os.path.join(_JEPSEN_DIR, f"etcd_{log_num:03d}.log"))
     want = ETCD_VERDICTS[log_num]
-    res = CheckEvents(ETCD_MODEL, events)
-    assert res == want, f"etcd_{log_num:03d}: expected {want}, got {res}"
+    for model in (ETCD_MODEL, ETCD_MODEL_RO):
+        res = CheckEvents(model, events)
+        hint = "with" if model.ReadOnly else "without"
+        assert res == want, f"etcd_{log_num:03d} ({hint} ReadOnly): expected {want}, got {res}"

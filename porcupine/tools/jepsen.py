@@ -12,6 +12,7 @@ repository; see tools/kvlog.py for how to point the tests at them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from typing import List, NamedTuple, Optional
@@ -108,6 +109,15 @@ def _describe(inp, out):
 
 # The register holds None until the first write.
 ETCD_MODEL = Model(Init=lambda: NIL, Step=_step, DescribeOperation=_describe)
+
+
+def _read_only(inp, out):
+    # A read, or a CAS known to have failed; a timed-out CAS may have written.
+    return inp.op == READ or (inp.op == CAS and not out.ok and not out.unknown)
+
+
+# With the Python-only ReadOnly hint: same verdicts (the reference tests run both).
+ETCD_MODEL_RO = dataclasses.replace(ETCD_MODEL, ReadOnly=_read_only)
 
 
 def jepsen_dir() -> Optional[str]:
