@@ -5,10 +5,13 @@ Usage:
     value, version, err = ck.Get("k")         # err is OK or ErrNoKey
     err = ck.Put("k", "v", version)           # OK, ErrVersion, ErrNoKey or ErrMaybe
 
-The clerk remembers which server last answered as leader and starts there. An ErrWrongLeader,
-or a second lost RPC in a row, sends it on to the next server; after a whole round without an answer it pauses
-briefly (an election is probably under way). Get retries until it has an answer. A Put that had to
-be resent and then gets ErrVersion returns ErrMaybe: an earlier copy may have been executed.
+The clerk remembers which server last answered as leader and starts there. An ErrWrongLeader
+or ErrMaybe answer, or a second lost RPC in a row, sends it on to the next server; after a whole
+round without an answer it pauses briefly (an election is probably under way). Get retries until
+it has an answer. A Put ends ErrMaybe when it gets ErrVersion after an earlier copy may have run:
+one whose RPC was lost, or that a server proposed and then lost leadership over (the server's
+ErrMaybe). Copies turned away by followers (ErrWrongLeader) never ran, so they leave ErrVersion
+trustworthy.
 """
 
 from __future__ import annotations
@@ -52,13 +55,16 @@ class Clerk:
     def Put(self, key: str, value: str, version: rpc.Tversion) -> rpc.Err:
         args = rpc.PutArgs(Key=key, Value=value, Version=version)
         attempts = 0
+        maybe_ran = False   # some earlier copy may have been executed
         while True:
             reply = rpc.PutReply()
-            if self._try("KVServer.Put", args, reply):
-                if reply.Err == rpc.ErrVersion and attempts > 0:
-                    # An earlier attempt may have reached a leader that executed the Put.
+            answered = self._try("KVServer.Put", args, reply)
+            if answered:
+                if reply.Err == rpc.ErrVersion and maybe_ran:
                     return rpc.ErrMaybe
                 return reply.Err
+            if reply.Err != rpc.ErrWrongLeader:
+                maybe_ran = True   # RPC lost (request or reply), or the server's ErrMaybe
             attempts += 1
             self._pause_after_round(attempts)
 
@@ -66,7 +72,9 @@ class Clerk:
         """One RPC to the current leader guess; True with an answer, else move on to the next server."""
         i = self.leader
         ok = self.clnt.Call(self.servers[i], method, args, reply)
-        if ok and reply.Err != rpc.ErrWrongLeader:
+        if not ok:
+            reply.Err = ""   # a lost RPC leaves no answer, whatever the reply object held
+        if ok and reply.Err not in (rpc.ErrWrongLeader, rpc.ErrMaybe):
             self.lost_here = 0
             return True
         if not ok and self.lost_here < RETRIES_SAME_SERVER:

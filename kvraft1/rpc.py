@@ -19,7 +19,8 @@ Tversion = int
 OK: Err = "OK"
 ErrNoKey: Err = "ErrNoKey"
 ErrVersion: Err = "ErrVersion"
-# Returned by the Clerk only: a resent Put got ErrVersion, so it may or may not have run.
+# From the Clerk: a resent Put got ErrVersion, so it may or may not have run. From a KVServer to
+# the Clerk: the Put was proposed but its leader lost office; it may still commit elsewhere.
 ErrMaybe: Err = "ErrMaybe"
 ErrWrongLeader: Err = "ErrWrongLeader"
 ErrWrongGroup: Err = "ErrWrongGroup"

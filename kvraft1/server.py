@@ -10,7 +10,12 @@ Semantics of Put(key, value, version), decided when the request commits:
   * key missing and version == 0: create it with version 1     -> OK
   * key missing and version != 0                               -> ErrNoKey
 Get(key) returns (value, version, OK) or ErrNoKey. Both go through the Raft log (rsm.Submit), so
-a server that is not leader, or loses leadership meanwhile, answers ErrWrongLeader.
+a server that is not leader answers ErrWrongLeader.
+
+A Put that reached Raft's Start and then lost its leader answers ErrMaybe instead: it sits in
+some log and may still commit. The distinction lets the Clerk resend a Put that only met
+followers and still trust an ErrVersion answer; otherwise nearly every first Put of a fresh
+Clerk would come back ErrMaybe, and porcupine's search grows 2^n in such uncertain Puts.
 """
 
 from __future__ import annotations
@@ -83,8 +88,16 @@ class KVServer(StateMachine):
         reply.Value, reply.Version, reply.Err = rep.Value, rep.Version, rep.Err
 
     def Put(self, args: rpc.PutArgs, reply: rpc.PutReply) -> None:
+        if not self.rsm.Raft().GetState()[1]:
+            reply.Err = rpc.ErrWrongLeader   # never proposed: a resend cannot run it twice
+            return
         err, rep = self.rsm.Submit(args)
-        reply.Err = err if err != rpc.OK else rep.Err
+        if err == rpc.ErrWrongLeader:
+            # Start may have put it in the log before leadership was lost (or Start itself
+            # refused after GetState said leader: then ErrMaybe is merely cautious).
+            reply.Err = rpc.ErrMaybe
+            return
+        reply.Err = rep.Err
 
     def Kill(self) -> None:
         """Called by the tester when this instance is shut down; its Raft is killed separately."""
