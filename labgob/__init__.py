@@ -52,7 +52,7 @@ from typing import Any
 import msgpack
 
 __all__ = [
-    "LabgobError", "LabEncoder", "LabDecoder", "NewEncoder", "NewDecoder",
+    "LabgobError", "LabEncoder", "LabDecoder", "ListCache", "NewEncoder", "NewDecoder",
     "Register", "RegisterName", "dumps", "loads", "zero_instance", "check_default",
 ]
 
@@ -288,6 +288,61 @@ class LabEncoder:
             self._types.setdefault(cls, len(self._types))
             return msgpack.ExtType(new, payload)
         return msgpack.ExtType(old, self._pack([idx] + body))
+
+
+    def EncodeGrowingList(self, items: list, cache: "ListCache") -> None:
+        """Encode(items), reusing the encodings cache holds of items seen before.
+
+        The bytes are exactly Encode(items)'s. An item is reused while the list still holds
+        that very object at that position (checked by identity), so items must not be
+        mutated in place; appending, truncating the end and replacing are all fine. Only
+        the first value of a stream, or one after primitive values only, can reuse the
+        cache (its encoding then starts from an empty type table); elsewhere this is a
+        plain Encode. Made for Raft's persist(), which re-saves a log that mostly grows.
+        """
+        if self._types:
+            self.Encode(items)
+            return
+        self._w.write(cache.encode(items))
+        for cls in cache.classes:
+            self._types.setdefault(cls, len(self._types))
+
+
+class ListCache:
+    """The item encodings behind LabEncoder.EncodeGrowingList, for one list (e.g. a Raft log)."""
+
+    def __init__(self) -> None:
+        self._enc = LabEncoder(None)   # its type table is the one after the cached items
+        self._items: list = []         # the objects encoded, by position
+        self._blobs: list[bytes] = []  # their encodings
+        self._ntypes: list[int] = []   # type-table size after each item
+        self.classes: list[type] = []  # the type table, in index order
+
+    def encode(self, items: list) -> bytes:
+        keep = 0
+        limit = min(len(items), len(self._items))
+        while keep < limit and items[keep] is self._items[keep]:
+            keep += 1
+        if keep < len(self._items):
+            self._forget_from(keep)
+        pack = self._enc._pack
+        for item in items[keep:]:
+            self._blobs.append(pack(item))
+            self._items.append(item)
+            if len(self._enc._types) > len(self.classes):
+                self.classes.extend(sorted(
+                    (c for c in self._enc._types if self._enc._types[c] >= len(self.classes)),
+                    key=self._enc._types.__getitem__))
+            self._ntypes.append(len(self.classes))
+        header = msgpack.Packer()
+        return header.pack_array_header(len(items)) + b"".join(self._blobs)
+
+    def _forget_from(self, keep: int) -> None:
+        ntypes = self._ntypes[keep - 1] if keep else 0
+        del self._items[keep:], self._blobs[keep:], self._ntypes[keep:]
+        for cls in self.classes[ntypes:]:
+            del self._enc._types[cls]
+        del self.classes[ntypes:]
 
 
 class LabDecoder:
