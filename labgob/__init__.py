@@ -25,7 +25,9 @@ Wire format: one msgpack object per Encode.  A registered class instance is a
 msgpack ExtType holding its field values in declaration order, no field names;
 the first time a class appears in an encoder's stream its registered name is
 sent, later occurrences send a small index into the stream's type table (the
-way gob sends a type descriptor once per stream).
+way gob sends a type descriptor once per stream).  EncodeGrowingList (for Raft's
+persist) writes a self-contained list instead: the class names at its head, then
+items that refer to them by index only, so each item's bytes can be cached.
 
 Go's two warnings are kept and counted in the module global `errorCount`:
   * a field whose name starts with "_" (the analogue of Go's lower-case field)
@@ -63,6 +65,7 @@ _EXT_TUPLE = 3        # payload: msgpack array
 _EXT_BIGINT = 4       # payload: two's-complement big-endian bytes
 _EXT_PAIRS_NEW = 5    # plain class: [name, k1, v1, k2, v2, ...]
 _EXT_PAIRS_OLD = 6    # plain class: [index, k1, v1, ...]
+_EXT_ITEM_LIST = 7    # EncodeGrowingList: [class names] then the list, in a type table of its own
 
 # msgpack's default 256 KiB packer buffer costs an mmap + page faults when
 # nested packers are alive at once; it grows on demand anyway.
@@ -291,58 +294,64 @@ class LabEncoder:
 
 
     def EncodeGrowingList(self, items: list, cache: "ListCache") -> None:
-        """Encode(items), reusing the encodings cache holds of items seen before.
+        """Encode(items) for a list re-encoded again and again as it changes (Raft's log).
 
-        The bytes are exactly Encode(items)'s. An item is reused while the list still holds
-        that very object at that position (checked by identity), so items must not be
-        mutated in place; appending, truncating the end and replacing are all fine. Only
-        the first value of a stream, or one after primitive values only, can reuse the
-        cache (its encoding then starts from an empty type table); elsewhere this is a
-        plain Encode. Made for Raft's persist(), which re-saves a log that mostly grows.
+        Decode() returns an equal list. Each item is encoded once and its bytes reused for
+        as long as the list holds that very object (checked by identity), wherever it moves:
+        appending, truncating and dropping a prefix cost only the items that are new. So
+        items must not be mutated in place once encoded. The value is self-contained (its
+        classes are named once, at its head, in a type table of its own) and does not touch
+        the stream's type table.
         """
-        if self._types:
-            self.Encode(items)
-            return
         self._w.write(cache.encode(items))
-        for cls in cache.classes:
-            self._types.setdefault(cls, len(self._types))
 
 
 class ListCache:
     """The item encodings behind LabEncoder.EncodeGrowingList, for one list (e.g. a Raft log)."""
 
     def __init__(self) -> None:
-        self._enc = LabEncoder(None)   # its type table is the one after the cached items
-        self._items: list = []         # the objects encoded, by position
-        self._blobs: list[bytes] = []  # their encodings
-        self._ntypes: list[int] = []   # type-table size after each item
-        self.classes: list[type] = []  # the type table, in index order
+        # Items are packed by one long-lived encoder, so every blob refers to classes by their
+        # index in its type table, which only grows; the value's head lists the names.
+        self._enc = LabEncoder(None)
+        self._names: list[str] = []
+        self._blobs: dict[int, tuple[Any, bytes]] = {}   # id(item) -> (item, its bytes)
+        self._last: list = []                            # the list last encoded ...
+        self._last_blobs: list[bytes] = []               # ... and its items' bytes
 
     def encode(self, items: list) -> bytes:
-        keep = 0
-        limit = min(len(items), len(self._items))
-        while keep < limit and items[keep] is self._items[keep]:
-            keep += 1
-        if keep < len(self._items):
-            self._forget_from(keep)
-        pack = self._enc._pack
-        for item in items[keep:]:
-            self._blobs.append(pack(item))
-            self._items.append(item)
-            if len(self._enc._types) > len(self.classes):
-                self.classes.extend(sorted(
-                    (c for c in self._enc._types if self._enc._types[c] >= len(self.classes)),
-                    key=self._enc._types.__getitem__))
-            self._ntypes.append(len(self.classes))
-        header = msgpack.Packer()
-        return header.pack_array_header(len(items)) + b"".join(self._blobs)
+        n = len(self._last)
+        if len(items) >= n and all(map(operator.is_, self._last, items)):
+            blobs = self._last_blobs + [self._blob(item) for item in items[n:]]   # appended only
+        else:
+            old, self._blobs = self._blobs, {}
+            blobs = []
+            for item in items:
+                hit = old.get(id(item))
+                if hit is None or hit[0] is not item:
+                    hit = (item, self._pack(item))
+                self._blobs[id(item)] = hit
+                blobs.append(hit[1])
+        self._last, self._last_blobs = list(items), blobs
+        packer = msgpack.Packer()
+        payload = b"".join([packer.pack(self._names), packer.pack_array_header(len(items))] + blobs)
+        return packer.pack(msgpack.ExtType(_EXT_ITEM_LIST, payload))
 
-    def _forget_from(self, keep: int) -> None:
-        ntypes = self._ntypes[keep - 1] if keep else 0
-        del self._items[keep:], self._blobs[keep:], self._ntypes[keep:]
-        for cls in self.classes[ntypes:]:
-            del self._enc._types[cls]
-        del self.classes[ntypes:]
+    def _blob(self, item: Any) -> bytes:
+        blob = self._pack(item)
+        self._blobs[id(item)] = (item, blob)
+        return blob
+
+    def _pack(self, item: Any) -> bytes:
+        types = self._enc._types
+        known = len(types)
+        blob = self._enc._pack(item)
+        if len(types) > known:
+            # The item named a class for the first time; pack it again so that, like every
+            # other blob, it refers to classes by index only (the names go in the head).
+            for cls in sorted((c for c in types if types[c] >= known), key=types.__getitem__):
+                self._names.append(_info_for(cls).name)
+            blob = self._enc._pack(item)
+        return blob
 
 
 class LabDecoder:
@@ -374,6 +383,23 @@ class LabDecoder:
         return v
 
 
+def _decode_item_list(data: bytes) -> list:
+    state = _DecodeState()
+    unpacker = msgpack.Unpacker(None, ext_hook=state._ext, strict_map_key=False, raw=False, use_list=True)
+    unpacker.feed(data)
+    names = unpacker.unpack()
+    if type(names) is not list or any(type(n) is not str for n in names):
+        raise LabgobError("labgob: corrupt list head (class names)")
+    for name in names:
+        state._class_of(_EXT_NEW_CLASS, name)
+    items = unpacker.unpack()
+    if type(items) is not list:
+        raise LabgobError("labgob: corrupt list")
+    if unpacker.tell() != len(data):
+        raise LabgobError(f"labgob: {len(data) - unpacker.tell()} stray bytes after a list")
+    return items
+
+
 class _DecodeState:
     """One stream's type table and the msgpack ext hook that builds objects."""
 
@@ -393,6 +419,8 @@ class _DecodeState:
             if type(v) is not list:
                 raise LabgobError("labgob: corrupt tuple")
             return tuple(v)
+        if code == _EXT_ITEM_LIST:
+            return _decode_item_list(data)
         if code in (_EXT_NEW_CLASS, _EXT_PAIRS_NEW, _EXT_OLD_CLASS, _EXT_PAIRS_OLD):
             v = self._unpack_payload(data)
             if type(v) is not list or not v:
