@@ -180,19 +180,32 @@ def TestCorruptedHistoriesAreIllegal():
 
 def TestAgreesWithBruteForce():
     """Small histories (<= 7 ops), correct and perturbed, against exhaustive search."""
-    verdicts = {True: 0, False: 0}
-    for seed in range(300 if len(SEEDS) > 1 else 1):
+    agree_with_brute_force(KV_BY_KEY, KV_WHOLE, KV_WHOLE_EQUAL)
+
+
+def random_histories(count: int, seed_base: int, clients: tuple, n_ops: tuple, keys: tuple,
+                     perturbed: float):
+    """(seed, history) pairs: simulated histories, a fraction of them perturbed. With
+    PORCUPINE_SEED set, just that one seed."""
+    for seed in range(count if len(SEEDS) > 1 else 1):
         s = seed if len(SEEDS) > 1 else SEEDS[0]
-        rng = random.Random(5000 + s)
-        ops = simulate(rng, n_clients=rng.randrange(1, 5), n_ops=rng.randrange(1, 8), n_keys=rng.randrange(1, 3))
-        if rng.random() < 0.7:
+        rng = random.Random(seed_base + s)
+        ops = simulate(rng, n_clients=rng.randrange(*clients), n_ops=rng.randrange(*n_ops),
+                       n_keys=rng.randrange(*keys))
+        if rng.random() < perturbed:
             ops = perturb(rng, ops)
+        yield s, ops
+
+
+def agree_with_brute_force(by_key: Model, whole: Model, whole_equal: Model) -> None:
+    verdicts = {True: 0, False: 0}
+    for s, ops in random_histories(300, 5000, (1, 5), (1, 8), (1, 3), 0.7):
         want = brute_force(KV_WHOLE, ops)
         verdicts[want] += 1
-        assert CheckOperations(KV_BY_KEY, ops) == want, f"seed {s}: partitioned, want {want}"
-        assert CheckOperations(KV_WHOLE, ops) == want, f"seed {s}: whole store, want {want}"
-        assert CheckOperations(KV_WHOLE_EQUAL, ops) == want, f"seed {s}: Equal-based, want {want}"
-        assert CheckEvents(KV_WHOLE, to_events(ops)) == want, f"seed {s}: events, want {want}"
+        assert CheckOperations(by_key, ops) == want, f"seed {s}: partitioned, want {want}"
+        assert CheckOperations(whole, ops) == want, f"seed {s}: whole store, want {want}"
+        assert CheckOperations(whole_equal, ops) == want, f"seed {s}: Equal-based, want {want}"
+        assert CheckEvents(whole, to_events(ops)) == want, f"seed {s}: events, want {want}"
     if len(SEEDS) > 1:
         # The generator must exercise both verdicts, or the comparison proves little.
         assert verdicts[True] > 30 and verdicts[False] > 30, verdicts
@@ -284,33 +297,14 @@ KV_WHOLE_EQUAL_RO = Model(Init=dict, Step=lambda s, i, o: _dict_step(s, i, o), E
 
 def TestReadOnlyAgreesWithBruteForce():
     """The same small histories as TestAgreesWithBruteForce, checked with the ReadOnly hint."""
-    verdicts = {True: 0, False: 0}
-    for seed in range(300 if len(SEEDS) > 1 else 1):
-        s = seed if len(SEEDS) > 1 else SEEDS[0]
-        rng = random.Random(5000 + s)
-        ops = simulate(rng, n_clients=rng.randrange(1, 5), n_ops=rng.randrange(1, 8), n_keys=rng.randrange(1, 3))
-        if rng.random() < 0.7:
-            ops = perturb(rng, ops)
-        want = brute_force(KV_WHOLE, ops)
-        verdicts[want] += 1
-        assert CheckOperations(KV_BY_KEY_RO, ops) == want, f"seed {s}: partitioned, want {want}"
-        assert CheckOperations(KV_WHOLE_RO, ops) == want, f"seed {s}: whole store, want {want}"
-        assert CheckOperations(KV_WHOLE_EQUAL_RO, ops) == want, f"seed {s}: Equal-based, want {want}"
-        assert CheckEvents(KV_WHOLE_RO, to_events(ops)) == want, f"seed {s}: events, want {want}"
-    if len(SEEDS) > 1:
-        assert verdicts[True] > 30 and verdicts[False] > 30, verdicts
+    agree_with_brute_force(KV_BY_KEY_RO, KV_WHOLE_RO, KV_WHOLE_EQUAL_RO)
 
 
 def TestReadOnlyAgreesWithoutIt():
     """Bigger histories with many concurrent readers, correct and perturbed: the same verdict
     with and without the hint, and with it a valid complete linearization when Ok."""
     verdicts = {True: 0, False: 0}
-    for seed in range(150 if len(SEEDS) > 1 else 1):
-        s = seed if len(SEEDS) > 1 else SEEDS[0]
-        rng = random.Random(9000 + s)
-        ops = simulate(rng, n_clients=rng.randrange(2, 12), n_ops=rng.randrange(5, 60), n_keys=rng.randrange(1, 3))
-        if rng.random() < 0.6:
-            ops = perturb(rng, ops)
+    for s, ops in random_histories(150, 9000, (2, 12), (5, 60), (1, 3), 0.6):
         want = CheckOperations(KV_BY_KEY, ops)
         verdicts[want] += 1
         assert CheckOperations(KV_BY_KEY_RO, ops) == want, f"seed {s}: want {want}"
