@@ -292,7 +292,6 @@ class LabEncoder:
             return msgpack.ExtType(new, payload)
         return msgpack.ExtType(old, self._pack([idx] + body))
 
-
     def EncodeGrowingList(self, items: list, cache: "ListCache") -> None:
         """Encode(items) for a list re-encoded again and again as it changes (Raft's log).
 
