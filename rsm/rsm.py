@@ -9,6 +9,7 @@ A service that wants to be replicated implements StateMachine and hands itself t
 
     rsm = MakeRSM(servers, me, persister, maxraftstate, Counter())
     err, result = rsm.Submit(req)         # (rpc.OK, DoOp(req)) or (rpc.ErrWrongLeader, None)
+    err, result = rsm.Submit(req, timeout=0.5)   # Python-only: stop waiting after 0.5 s
     rsm.Raft()                            # the Raft peer underneath (a raftapi.Raft)
 
 Every request travels through the Raft log wrapped in an `Op` (registered with labgob), so the
@@ -21,6 +22,11 @@ one that Submit proposed (same Me and Id). An Op overwritten by another leader's
 stranded because its leader lost its term, ends as ErrWrongLeader: a single monitor thread checks
 Raft's term while Submits are pending. When Raft closes applyCh after Kill(), the reader exits and
 every pending Submit returns ErrWrongLeader.
+
+Like Go's, Submit waits as long as its leader keeps its term, which for a leader cut off in a
+minority lasts until the partition heals (the rsm tests rely on that). A caller that would
+rather try elsewhere passes `timeout`: Submit then answers ErrWrongLeader once that many seconds
+have passed, and the op, already in the log, may still commit later.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import abc
 import itertools
 import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +128,13 @@ class RSM:
     def Raft(self) -> Raft:
         return self.rf  # type: ignore[return-value]
 
-    def Submit(self, req: Any) -> tuple[rpc.Err, Any]:
-        """Run req through Raft; (OK, DoOp(req)) once committed, else (ErrWrongLeader, None)."""
+    def Submit(self, req: Any, timeout: float | None = None) -> tuple[rpc.Err, Any]:
+        """Run req through Raft; (OK, DoOp(req)) once committed, else (ErrWrongLeader, None).
+
+        timeout (seconds, not in Go's API): answer ErrWrongLeader if req has not committed by
+        then; it may still commit later, with nobody waiting for its result.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self.mu:
             if self.dead:
                 return rpc.ErrWrongLeader, None
@@ -145,7 +157,14 @@ class RSM:
                         self.pending.notify()
                     self.by_index[index] = w
             while not w.done:
-                w.cond.wait()
+                if deadline is None:
+                    w.cond.wait()
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._abandon(w)
+                    break
+                w.cond.wait(remaining)
             self.waiters.pop(w.id, None)
             return w.err, w.result
 
@@ -243,6 +262,12 @@ class RSM:
     def _finish(self, w: _Waiter, err: rpc.Err, result: Any) -> None:
         w.done, w.err, w.result = True, err, result
         w.cond.notify()
+
+    def _abandon(self, w: _Waiter) -> None:
+        """w's Submit timed out: forget it, so its op's result goes nowhere if it commits."""
+        if w.index is not None and self.by_index.get(w.index) is w:
+            del self.by_index[w.index]
+        self._finish(w, rpc.ErrWrongLeader, None)
 
     def _stop(self) -> None:
         self.dead = True
