@@ -35,7 +35,6 @@ import abc
 import itertools
 import random
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +133,6 @@ class RSM:
         timeout (seconds, not in Go's API): answer ErrWrongLeader if req has not committed by
         then; it may still commit later, with nobody waiting for its result.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self.mu:
             if self.dead:
                 return rpc.ErrWrongLeader, None
@@ -156,15 +154,8 @@ class RSM:
                     if not self.by_index:
                         self.pending.notify()
                     self.by_index[index] = w
-            while not w.done:
-                if deadline is None:
-                    w.cond.wait()
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self._abandon(w)
-                    break
-                w.cond.wait(remaining)
+            if not w.cond.wait_for(lambda: w.done, timeout):
+                self._abandon(w)
             self.waiters.pop(w.id, None)
             return w.err, w.result
 
