@@ -87,7 +87,8 @@ RETRY_AFTER_FAILURE_MS = 20
 # (3 clients, 6 runs each): 1 ms gave 1.66 RPCs per committed Start (4113-6905 RPCs a
 # run), 5 ms 1.11 (2216-4631; Go's solution here: 1.28-1.58, baseline 4289).
 # TestSpeed4B (one client) pays it once per Put: 1.8 ms/op at 1 ms, 6.1 at 5 ms (Go 6.9).
-# TestUnreliableAgree3C, 16 runs each: mean 2.04 s at 1 ms, 2.07 s at 5 ms (Go 1.85 s).
+# TestUnreliableAgree3C, 16 runs each (before empty RPCs stopped holding entries back):
+# mean 2.04 s at 1 ms, 2.07 s at 5 ms (Go 1.85 s).
 BATCH_WINDOW_MS = 5.0
 # A commitIndex advance alone waits this long for a new entry to ride along with
 # (under steady load that halves the RPCs); the leader's own applies never wait.
@@ -234,10 +235,13 @@ class Raft(raftapi.Raft):
         self.unsent_since = [0.0] * n     # when Start() first gave a peer entries not yet sent (0: none)
         self.commit_time = 0.0            # when commitIndex last advanced
         self.last_sent = [0.0] * n        # time of the last RPC to each peer (heartbeat clock)
-        # RPCs to a peer are numbered.  Only the newest one's fate steers the pipeline, so
-        # an old Call stuck for seconds (long delays) neither blocks nor fails it later.
-        self.sent_seq = [0] * n           # number of the newest RPC sent to each peer
-        self.done_seq = [0] * n           # number of the newest RPC whose Call returned
+        # RPCs that carry entries or a snapshot are numbered.  Only the newest one's fate
+        # steers the pipeline, so an old Call stuck for seconds (long delays) neither blocks
+        # nor fails it later.  Empty RPCs (heartbeats, commitIndex news) are number 0: on an
+        # unreliable network one is in flight 0-27 ms, and holding new entries back for its
+        # reply made a lone client's commits wait for it (TestUnreliableAgree3C).
+        self.sent_seq = [0] * n           # number of the newest payload RPC sent to each peer
+        self.done_seq = [0] * n           # number of the newest payload RPC whose Call returned
         self.done_ok = [True] * n         # ... and whether it got an answer
         self.done_time = [0.0] * n        # ... and when its Call returned
 
@@ -490,12 +494,12 @@ class Raft(raftapi.Raft):
         """Seconds until peer should get its next RPC (<= 0: now).
 
         News (new entries, a backed-up nextIndex, a new commitIndex) goes out at once,
-        except: while the newest RPC to peer is unanswered, its reply triggers the next
-        send (which then carries everything new: a batch); after it failed, the news
-        waits RETRY_AFTER_FAILURE_MS; new entries from Start() wait BATCH_WINDOW_MS for
-        company; and a commitIndex advance alone waits COMMIT_NEWS_DELAY_MS for an entry
-        to ride along.  Otherwise a heartbeat is sent
-        HEARTBEAT_INTERVAL_MS after the previous RPC.
+        except: while the newest RPC to peer that carries entries (or a snapshot) is
+        unanswered, its reply triggers the next send (which then carries everything new:
+        a batch); after it failed, the news waits RETRY_AFTER_FAILURE_MS; new entries
+        from Start() wait BATCH_WINDOW_MS for company; and a commitIndex advance alone
+        waits COMMIT_NEWS_DELAY_MS for an entry to ride along.  Otherwise a heartbeat is
+        sent HEARTBEAT_INTERVAL_MS after the previous RPC.
         """
         now = time.monotonic()
         heartbeat_due = self.last_sent[peer] + HEARTBEAT_INTERVAL_MS / 1000 - now
@@ -514,17 +518,20 @@ class Raft(raftapi.Raft):
         """Build the next RPC for peer: AppendEntries from nextIndex, or the snapshot if that is gone."""
         self.last_sent[peer] = time.monotonic()
         self.unsent_since[peer] = 0.0
-        self.sent_seq[peer] += 1
-        seq = self.sent_seq[peer]
         if self.nextIndex[peer] <= self.log_base:
             args = InstallSnapshotArgs(self.currentTerm, self.me, self.log_base,
                                        self.base_term(), self.snapshot)
-            return "snapshot", self.send_snapshot, args, seq
+            return "snapshot", self.send_snapshot, args, self.number_payload(peer)
         prev = self.nextIndex[peer] - 1
         args = AppendEntriesArgs(self.currentTerm, self.me, prev, self.term_at(prev),
                                  self.entries_from(prev + 1), self.commitIndex)
         self.commit_sent[peer] = self.commitIndex
+        seq = self.number_payload(peer) if args.Entries else 0
         return "append", self.send_append, args, seq
+
+    def number_payload(self, peer: int) -> int:
+        self.sent_seq[peer] += 1
+        return self.sent_seq[peer]
 
     def send_append(self, peer: int, args: AppendEntriesArgs, seq: int) -> None:
         reply = AppendEntriesReply()
@@ -542,10 +549,14 @@ class Raft(raftapi.Raft):
                 self.nextIndex[peer] = max(self.nextIndex[peer], args.LastIncludedIndex + 1)
 
     def rpc_done(self, peer: int, seq: int, ok: bool, reply_term: int, sent_term: int) -> bool:
-        """Book-keeping common to every leader RPC; True if the reply should be acted on."""
+        """Book-keeping common to every leader RPC; True if the reply should be acted on.
+
+        seq is the RPC's payload number, 0 for an empty one.
+        """
         if seq > self.done_seq[peer]:
             self.done_seq[peer], self.done_ok[peer] = seq, ok
             self.done_time[peer] = time.monotonic()
+        if seq == 0 or seq >= self.done_seq[peer]:
             self.replicate_cond[peer].notify()  # maybe more to send now
         if not ok or self.dead:
             return False
