@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.servers < 1 or args.clients < 1 or args.keys < 1 or args.seconds <= 0:
         parser.error("--servers, --clients, --keys and --seconds must be positive")
-    from kvraft1.demo import run_demo
+    from kubekv.demo import run_demo
     return run_demo(args)
 
 

@@ -1,7 +1,7 @@
 """The Clerk's retry rules, against scripted servers (no Raft): when a Put that ends in
 ErrVersion must be reported as ErrMaybe, and when ErrVersion can be trusted.
 
-Run: python -m pytest kvraft1/test_clerk.py
+Run: python -m pytest tests/reference/test_kv_clerk.py
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The engine behind `kubekv demo` (see kvraft1/cli.py for the command line).
+"""The engine behind `kubekv demo` (see kubekv/cli.py for the command line).
 
 Usage:
-    from kvraft1.demo import run_demo
-    exit_code = run_demo(kvraft1.cli.build_parser().parse_args(["demo", "--seconds", "5"]))
+    from kubekv.demo import run_demo
+    exit_code = run_demo(kubekv.cli.build_parser().parse_args(["demo", "--seconds", "5"]))
 
 Built from the lab tester's parts: a tester.Config holds the servers (StartKVServer) and the
 simulated network, clerks log every operation through tester.kvtest's Get/Put wrappers into an

@@ -1,6 +1,6 @@
 """`kubekv demo` end to end: a short run must finish, print its summary and exit 0 (linearizable).
 
-Run with `pytest kvraft1 -k Demo`. The demo runs as a subprocess, as a user would start it, so its
+Run with `pytest kubekv -k Demo`. The demo runs as a subprocess, as a user would start it, so its
 environment (LABRPC_SEED) and exit status are its own.
 """
 
@@ -20,7 +20,7 @@ DEMO_DEADLINE_S = 90
 def _run_demo(*extra: str) -> tuple[subprocess.CompletedProcess, str]:
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     vis = os.path.join(tempfile.mkdtemp(prefix="kubekv-demo-test-"), "demo.html")
-    cmd = [sys.executable, "-m", "kvraft1.cli", "demo", "--seconds", str(DEMO_SECONDS), "--vis", vis, *extra]
+    cmd = [sys.executable, "-m", "kubekv.cli", "demo", "--seconds", str(DEMO_SECONDS), "--vis", vis, *extra]
     proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=DEMO_DEADLINE_S)
     return proc, vis
 
