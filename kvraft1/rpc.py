@@ -7,11 +7,18 @@ Usage:
     ok = clnt.Call(server, "KVServer.Put", args, reply)   # reply.Err is then rpc.OK, rpc.ErrVersion, ...
 
 Err values are plain strings, as Go's `type Err string`; Tversion is an int.
+
+This module stands for Go's kvsrv1/rpc and registers its own classes with labgob: Go's gob
+needs registration only for values sent as interfaces, so a Go StartKVServer registers Op,
+PutArgs and GetArgs but never the replies, which labgob here must know too. A solution may add
+fields to these structs (a client id, a sequence number), as Go solutions do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import labgob
 
 Err = str
 Tversion = int
@@ -48,3 +55,7 @@ class GetReply:
     Value: str = ""
     Version: Tversion = 0
     Err: Err = ""
+
+
+for _cls in (PutArgs, PutReply, GetArgs, GetReply):
+    labgob.Register(_cls)

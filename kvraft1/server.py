@@ -11,7 +11,8 @@ Semantics of Put(key, value, version), decided when the request commits:
   * key missing and version != 0                               -> ErrNoKey
 Get(key) returns (value, version, OK) or ErrNoKey. Both go through the Raft log (rsm.Submit), so
 a server that is not leader answers ErrWrongLeader, and so does a leader that cannot commit the
-request within COMMIT_WAIT_S.
+request within COMMIT_WAIT_S (when the rsm's Submit takes a timeout; Go's Submit(req) does not,
+and with such an rsm, a student's, the server waits as Go's does).
 
 A Put that reached Raft's Start and then lost its leader (or timed out) answers ErrMaybe
 instead: it sits in some log and may still commit. The distinction lets the Clerk resend a Put
@@ -22,6 +23,7 @@ Puts.
 
 from __future__ import annotations
 
+import inspect
 import io
 import threading
 from typing import Any
@@ -49,6 +51,9 @@ class KVServer(StateMachine):
         self.data: dict[str, list] = {}
         self.dead = False
         self.rsm: Any = None
+        # {"timeout": COMMIT_WAIT_S} when the rsm's Submit takes one (ours); {} for Go's
+        # Submit(req), e.g. a student's rsm, which then waits as long as Go's does.
+        self.submit_kwargs: dict[str, float] = {}
 
     # -- StateMachine: run by the rsm reader thread, in log order ----------------------------
 
@@ -92,7 +97,7 @@ class KVServer(StateMachine):
     # -- RPC handlers -------------------------------------------------------------------------
 
     def Get(self, args: rpc.GetArgs, reply: rpc.GetReply) -> None:
-        err, rep = self.rsm.Submit(args, timeout=COMMIT_WAIT_S)
+        err, rep = self.rsm.Submit(args, **self.submit_kwargs)
         if err != rpc.OK:
             reply.Err = err
             return
@@ -102,7 +107,7 @@ class KVServer(StateMachine):
         if not self.rsm.Raft().GetState()[1]:
             reply.Err = rpc.ErrWrongLeader   # never proposed: a resend cannot run it twice
             return
-        err, rep = self.rsm.Submit(args, timeout=COMMIT_WAIT_S)
+        err, rep = self.rsm.Submit(args, **self.submit_kwargs)
         if err == rpc.ErrWrongLeader:
             # Start may have put it in the log before leadership was lost (or Start itself
             # refused after GetState said leader: then ErrMaybe is merely cautious).
@@ -111,22 +116,30 @@ class KVServer(StateMachine):
         reply.Err = rep.Err
 
     def Kill(self) -> None:
-        """Called by the tester when this instance is shut down; its Raft is killed separately."""
+        """Called by the tester when this instance is shut down; its Raft is killed separately.
+
+        Go's rsm has no Kill: pending Submits end when the killed Raft closes applyCh.
+        """
         self.dead = True
-        if self.rsm is not None:
-            self.rsm.Kill()
 
     def killed(self) -> bool:
         return self.dead
 
 
+def _takes_timeout(submit: Any) -> bool:
+    try:
+        return "timeout" in inspect.signature(submit).parameters
+    except (TypeError, ValueError):  # no signature to read: call it the Go way
+        return False
+
+
 def StartKVServer(servers: list, gid: int, me: int, persister: Any, maxraftstate: int) -> list:
     """Start one KV replica; returns [kv, raft] for the tester to register as labrpc services."""
+    # As Go's StartKVServer; rpc.py registers the replies itself.
     labgob.Register(Op)
     labgob.Register(rpc.PutArgs)
     labgob.Register(rpc.GetArgs)
-    labgob.Register(rpc.PutReply)
-    labgob.Register(rpc.GetReply)
     kv = KVServer(me)
     kv.rsm = MakeRSM(servers, me, persister, maxraftstate, kv)
+    kv.submit_kwargs = {"timeout": COMMIT_WAIT_S} if _takes_timeout(kv.rsm.Submit) else {}
     return [kv, kv.rsm.Raft()]

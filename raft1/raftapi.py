@@ -41,7 +41,17 @@ class ApplyMsg:
 
 
 class Raft(abc.ABC):
-    """What a Raft peer offers the service above it (Go: raftapi.Raft)."""
+    """What a Raft peer offers the service above it (Go: raftapi.Raft).
+
+    Like a Go interface it is satisfied structurally: isinstance(x, Raft) holds for any object
+    with the five methods below, whether or not its class derives from this one.
+    """
+
+    @classmethod
+    def __subclasshook__(cls, C: type) -> Any:
+        if cls is Raft and all(callable(getattr(C, m, None)) for m in _RAFT_METHODS):
+            return True
+        return NotImplemented
 
     @abc.abstractmethod
     def Start(self, command: Any) -> tuple[int, int, bool]:
@@ -63,5 +73,7 @@ class Raft(abc.ABC):
     def Kill(self) -> None:
         """Stop every thread of this peer and close applyCh, so a service reading it sees the end."""
 
+
+_RAFT_METHODS = ("Start", "GetState", "Snapshot", "PersistBytes", "Kill")
 
 __all__ = ["ApplyMsg", "Raft", "Chan", "ChanClosed"]

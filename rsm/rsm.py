@@ -159,11 +159,6 @@ class RSM:
             self.waiters.pop(w.id, None)
             return w.err, w.result
 
-    def Kill(self) -> None:
-        """Stop: pending and later Submits return ErrWrongLeader. (Raft is killed by its owner.)"""
-        with self.mu:
-            self._stop()
-
     # -- the reader ---------------------------------------------------------------------------
 
     def _reader(self) -> None:
