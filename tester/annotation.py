@@ -1,12 +1,14 @@
 """Annotations for the porcupine history view (Go: tester1/annotation.go).
 
-Usage (tests and harnesses; all functions are also exported by package `tester`):
+Usage (tests and harnesses; all functions but AnnotateFaults are also exported by package `tester`):
     tester.AnnotateTest("TestBasic4B", nservers)      # start of a test: resets everything
     tester.AnnotateInfo("Put(k, v) completes", "version: 0 -> 1")
     tester.AnnotateCheckerBegin("checking Get(k) = (v, 1)")
     tester.AnnotateCheckerSuccess("Get(k) returns (v, 1) as expected", "OK")   # or ...Failure / ...Neutral
     tester.AnnotateConnection(grp.GetConnected())     # after connect/disconnect
     tester.AnnotateShutdown([i]); tester.AnnotateRestart([i]); tester.AnnotateTwoPartitions(p1, p2)
+    tester.AnnotateClearFailure()                     # all healed: ends the open fault (if any)
+    tester.annotation.AnnotateFaults([3], [0, 1], [2, 3, 4])  # one span: "partition = ... / crash = [3]"
     t0 = tester.GetAnnotateTimestamp(); ...; tester.AnnotateInfoInterval(t0, "desc", "details")
     tester.Annotate(tag, desp, details)              # user annotations from lab code
 
@@ -107,8 +109,11 @@ class _Annotation:
 
     def continuous_end(self, tag: str) -> None:
         with self.mu:
-            # As in Go, ending a tag with nothing open still appends an annotation starting at 0.
-            cont = self.continuous.pop(tag, _Continuous())
+            cont = self.continuous.pop(tag, None)
+            if cont is None:
+                # Not Go's way: its annotateContinuousEnd appends an empty annotation from time 0
+                # here, drawn as one blank bar over the whole run that hides every fault span.
+                return
             self.annotations.append(_Ann(tag, cont.start, timestamp(), cont.desp, cont.details, cont.bgcolor))
 
     def finalize(self) -> list[_Ann]:
@@ -332,24 +337,55 @@ def _annotate_fault(fi: _FrameworkInfo) -> None:
     # Each disconnected server sits in its own partition, the connected ones in one; crashed last.
     conn: list[int] = []
     crashes: list[int] = []
-    text = "partition = "
+    cut: list[int] = []
     for i, connected in enumerate(fi.connected):
         if fi.crashed[i]:
             crashes.append(i)
         elif connected:
             conn.append(i)
         else:
-            text += f"[{i}] "
-    if conn:
-        text += Sprintf("%v", conn)
-    if crashes:
-        text += Sprintf(" / crash = %v", crashes)
+            cut.append(i)
+    sides = [[i] for i in cut] + [conn] if cut else []
+    text = _fault_text([s for s in sides if s], crashes)
     AnnotateContinuousColor(TAG_PARTITION, text, text, COLOR_FAULT)
+
+
+def _fault_text(sides: Sequence[Sequence[int]], crashed: Sequence[int]) -> str:
+    """"partition = [1] [0 2]", "crash = [2]" or both joined by " / "; sides empty: no partition."""
+    # Unlike Go, crashes alone read "crash = ...", not "partition = [0 1] / crash = [2]": with
+    # every live server connected there is no partition to show.
+    parts = []
+    if sides:
+        parts.append("partition = " + " ".join(Sprintf("%v", list(s)) for s in sides))
+    if crashed:
+        parts.append(Sprintf("crash = %v", sorted(crashed)))
+    return " / ".join(parts)
 
 
 def AnnotateTwoPartitions(p1: Sequence[int], p2: Sequence[int]) -> None:
     text = Sprintf("partition = %v %v", list(p1), list(p2))
     AnnotateContinuousColor(TAG_PARTITION, text, text, COLOR_FAULT)
+
+
+def AnnotateFaults(crashed: Sequence[int], p1: Sequence[int] = (), p2: Sequence[int] = ()) -> None:
+    """One fault annotation: servers `crashed` go down and, if p1 and p2 are given, p1 | p2 split.
+
+    Not in Go: AnnotateShutdown then AnnotateTwoPartitions draws a sliver of "crash" and then a
+    partition that no longer shows the crash. The crashes are recorded as AnnotateShutdown
+    records them (the text lists every server down, earlier ones too), so AnnotateRestart or
+    AnnotateClearFailure ends the annotation.
+    """
+    fi = _fi()
+    with fi.mu:
+        for i in crashed:
+            fi.crashed[i] = True
+        down = [i for i, c in enumerate(fi.crashed) if c]
+        sides = [list(p1), list(p2)] if p1 and p2 else []
+        if not sides and not down:
+            AnnotateContinuousEnd(TAG_PARTITION)
+            return
+        text = _fault_text(sides, down)
+        AnnotateContinuousColor(TAG_PARTITION, text, text, COLOR_FAULT)
 
 
 def AnnotateClearFailure() -> None:
