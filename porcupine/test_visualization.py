@@ -189,3 +189,94 @@ def TestVisualizeTakesAnnotations():
     Visualize(model, info, out, annotations=annotations)
     assert len(embedded_data(out.getvalue())["Annotations"]) == len(annotations)
     assert info.annotations == [], "the caller's info is left alone"
+
+
+def TestTimesInSecondsSinceTheStart():
+    model = Model(Init=lambda: 0, Step=lambda s, i, o: (True, s))
+    t0 = 7_000_000_000_000  # ns, as the tester's monotonic clock gives them
+    ops = [Operation(ClientId=0, Input=1, Call=t0 + 1_234_000_000, Output=None, Return=t0 + 1_240_500_000)]
+    _, info = CheckOperationsVerbose(model, ops, 0)
+    info.AddAnnotations([Annotation(Tag="$ Test Info", Start=t0, Description="start"),
+                         Annotation(Tag="$ Failure", Start=t0 + 500_000_000, End=t0 + 2_000_000_000,
+                                    Description="crash = [1]")])
+    out = io.StringIO()
+    Visualize(model, info, out)
+    data = embedded_data(out.getvalue())
+    [op] = data["Partitions"][0]["History"]
+    assert (op["StartSeconds"], op["EndSeconds"]) == (1.234, 1.2405)
+    assert [(a["StartSeconds"], a["EndSeconds"]) for a in data["Annotations"]] == [(0.0, 0.0), (0.5, 2.0)]
+    assert op["OriginalStart"] == str(t0 + 1_234_000_000), "the raw time stays in the data"
+
+
+def _fault_history():
+    """A history made with the tester's fault annotations: calm, a crash, calm, a partition, calm.
+
+    Returns (info, [(name, call, return)] of the operations, in time order).
+    """
+    import time
+
+    import tester
+    from tester import annotation
+
+    model = screenshot.demo_model()
+    ops = []
+
+    def op(name: str) -> None:
+        call = annotation.timestamp()
+        time.sleep(0.002)
+        ops.append(Operation(ClientId=len(ops) % 2, Input=("put", "x", name), Call=call, Output=None,
+                             Return=annotation.timestamp()))
+
+    tester.AnnotateTest("fault spans", 3)
+    tester.AnnotateClearFailure()            # healing a calm spell: nothing to draw
+    op("before")
+    tester.AnnotateShutdown([1])
+    op("crashed")
+    tester.AnnotateRestart([1])
+    tester.AnnotateClearFailure()
+    op("calm")
+    tester.AnnotateTwoPartitions([0, 1], [2])
+    op("partitioned")
+    tester.AnnotateClearFailure()
+    op("after")
+    _, info = CheckOperationsVerbose(model, ops, 0)
+    info.AddAnnotations(tester.FinalizeAnnotations("done"))
+    return model, info
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="chromium not installed (dev check only; apt-get install -y chromium)")
+def TestFaultSpansDrawnInHeadlessChromium(tmp_path):
+    model, info = _fault_history()
+    html = tmp_path / "faults.html"
+    VisualizePath(model, info, html)
+    dom = screenshot.ViewDom(screenshot.dump_dom(str(html)))
+    assert dom.rendered, "the page's script did not finish (JS error?)"
+    faults = [a for a in dom.annotations if a.tag == "$ Failure"]
+    # One span per fault, labelled; no blank bar from a heal with nothing open.
+    assert [a.label for a in faults] == ["crash = [1]", "partition = [0 1] [2]"], dom.annotations
+    ops = {box.index: box for box in dom.ops}
+    assert len(ops) == 5
+    crash, part = faults
+    # Each span sits between the operations around it, so neither covers the run.
+    assert ops[0].x1 <= crash.x0 < crash.x1 <= ops[2].x0, (ops, crash)
+    assert ops[2].x1 <= part.x0 < part.x1 <= ops[4].x0, (ops, part)
+    assert ops[1].x0 >= crash.x0 and ops[3].x0 >= part.x0
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="chromium not installed (dev check only; apt-get install -y chromium)")
+def TestHoverShowsSecondsInHeadlessChromium(tmp_path):
+    model, info = _fault_history()
+    html = tmp_path / "faults.html"
+    VisualizePath(model, info, html)
+    data = embedded_data(html.read_text())
+    k, crash = next((k, a) for k, a in enumerate(data["Annotations"]) if a["Description"] == "crash = [1]")
+    tip = screenshot.ViewDom(screenshot.dump_dom(str(html), f"annot={k}")).tooltip
+    assert f"from: {crash['StartSeconds']:.3f} s" in tip and f"to: {crash['EndSeconds']:.3f} s" in tip, tip
+    assert re.search(r"lasted: \d+\.\d ms", tip), tip
+    assert crash["OriginalStart"] not in tip, "raw nanoseconds are not shown"
+    op = data["Partitions"][0]["History"][0]
+    tip = screenshot.ViewDom(screenshot.dump_dom(str(html), "show=0:0")).tooltip
+    assert f"call: {op['StartSeconds']:.3f} s" in tip and re.search(r"took: \d+\.\d ms", tip), tip
+    assert op["OriginalStart"] not in tip

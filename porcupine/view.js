@@ -237,8 +237,10 @@
   }
 
   function drawAnnotations(canvas, s) {
-    const group = svg('g', {id: 'annotations'}, canvas)
+    const all = svg('g', {id: 'annotations'}, canvas)
     annotations.forEach((a, k) => {
+      // One group per annotation (its shape and its label), so a test can read both from the DOM.
+      const group = svg('g', {class: 'annot-item', 'data-annotation': k, 'data-tag': a.Tag}, all)
       const ry = s.rowY.get(a.Tag ? 't' + a.Tag : 'c' + a.ClientId)
       const y0 = ry + (ROW_H - BOX_H) / 2
       const x0 = layout.x.get(a.Start)
@@ -286,7 +288,8 @@
     const lin = p.PartialLinearizations[selected[pi]] || []
     const failedId = p.Result === 'Illegal' ? (p.FailedAt[selected[pi]] ?? -1) : -1
     let html = `<div class="v"><b>${esc(op.Description)}</b></div>`
-    html += row('client', op.ClientId) + row('call', op.OriginalStart) + row('return', op.OriginalEnd)
+    html += row('client', op.ClientId) + row('call', seconds(op.StartSeconds)) +
+      row('return', seconds(op.EndSeconds)) + row('took', duration(op.EndSeconds - op.StartSeconds))
     if (op.Metadata) html += row('metadata', op.Metadata)
     const k = lin.findIndex((step) => step.Index === id)
     const before = (j) => (j === 0 ? p.InitialState : lin[j - 1].StateDescription)
@@ -311,15 +314,30 @@
     moveTooltip(ev)
   }
 
-  function showAnnotationTooltip(ev, k) {
+  function annotationTooltipHtml(k) {
     const a = annotations[k]
     let html = `<div><b>${esc(a.Description)}</b></div>`
     if (a.Details) html += `<div>${esc(a.Details)}</div>`
     html += row(a.Tag ? 'tag' : 'client', a.Tag || a.ClientId)
-    html += a.Start === a.End ? row('at', a.OriginalStart) : row('from', a.OriginalStart) + row('to', a.OriginalEnd)
-    tooltip.innerHTML = html
+    html += a.Start === a.End ? row('at', seconds(a.StartSeconds))
+      : row('from', seconds(a.StartSeconds)) + row('to', seconds(a.EndSeconds)) +
+        row('lasted', duration(a.EndSeconds - a.StartSeconds))
+    return html
+  }
+
+  function showAnnotationTooltip(ev, k) {
+    tooltip.innerHTML = annotationTooltipHtml(k)
     tooltip.style.display = 'block'
     moveTooltip(ev)
+  }
+
+  // Times are shown as seconds since the earliest timestamp of the view (its start).
+  function seconds(s) {
+    return `${s.toFixed(3)} s`
+  }
+
+  function duration(d) {
+    return d < 1 ? `${(d * 1000).toFixed(1)} ms` : seconds(d)
   }
 
   function moveTooltip(ev) {
@@ -355,13 +373,21 @@
     return p.Result === 'Illegal' ? (p.FailedAt[selected[pi]] ?? -1) : -1
   }
 
-  // "#click=P:ID" clicks operation ID of partition P; "#show=P:ID" then pins its tooltip
-  // (both used by the headless Chromium checks).
+  // "#click=P:ID" clicks operation ID of partition P; "#show=P:ID" then pins its tooltip;
+  // "#annot=K" pins the tooltip of annotation K (all used by the headless Chromium checks).
   function applyHash() {
     const click = /click=(\d+):(\d+)/.exec(window.location.hash)
     if (click) {
       const rect = opRect(Number(click[1]), Number(click[2]))
       if (rect) rect.dispatchEvent(new MouseEvent('click', {bubbles: true}))
+    }
+    const annot = /annot=(\d+)/.exec(window.location.hash)
+    const node = annot && document.querySelector(`.annot[data-annotation="${annot[1]}"]`)
+    if (node) {
+      const r = node.getBoundingClientRect()
+      tooltip.innerHTML = annotationTooltipHtml(Number(annot[1]))
+      tooltip.style.display = 'block'
+      moveTooltip({pageX: r.left + window.scrollX, pageY: r.bottom + window.scrollY})
     }
     const m = /show=(\d+):(\d+)/.exec(window.location.hash)
     if (!m) return

@@ -12,6 +12,9 @@ by client, the longest linearization found (its linearization points joined by
 a line; the operation where linearization failed in red), the state before and
 after each step on hover, and the annotations under the timelines. Clicking an
 operation shows the longest partial linearization that contains it.
+
+Timestamps are taken to be nanoseconds (as the tester and Go's kvtest log them);
+hovering shows them as seconds since the earliest one in the view, e.g. "1.234 s".
 """
 
 from __future__ import annotations
@@ -52,8 +55,10 @@ class Annotation:
     BackgroundColor: str = ""
 
 
-def _timestamp_map(info) -> Dict[int, int]:
-    """Monotone map of all timestamps to 0, 100, 200...: keeps JSON numbers small and exact."""
+_NS_PER_S = 1e9
+
+
+def _timestamps(info) -> List[int]:
     stamps = set()
     for entries in info.history:
         for e in entries:
@@ -61,11 +66,21 @@ def _timestamp_map(info) -> Dict[int, int]:
     for a in info.annotations:
         stamps.add(a.Start)
         stamps.add(a.End)
-    return {t: 100 * i for i, t in enumerate(sorted(stamps))}
+    return sorted(stamps)
+
+
+def _timestamp_map(stamps: List[int]) -> Dict[int, int]:
+    """Monotone map of all timestamps to 0, 100, 200...: keeps JSON numbers small and exact."""
+    return {t: 100 * i for i, t in enumerate(stamps)}
+
+
+def _seconds(t: int, origin: int) -> float:
+    # Rounded to the ns, so that the JSON holds no float noise.
+    return round((t - origin) / _NS_PER_S, 9)
 
 
 def _partition_data(model: Model, entries, partials: List[List[int]], tmap: Dict[int, int],
-                    result: str) -> dict:
+                    origin: int, result: str) -> dict:
     n = len(entries) // 2
     history: List[Dict[str, Any]] = [{} for _ in range(n)]
     inputs: Dict[int, Any] = {}
@@ -75,12 +90,13 @@ def _partition_data(model: Model, entries, partials: List[List[int]], tmap: Dict
     for e in entries:
         h = history[e.id]
         if not e.is_return:
-            h.update(ClientId=e.client_id, Start=tmap[e.time], OriginalStart=str(e.time))
+            h.update(ClientId=e.client_id, Start=tmap[e.time], OriginalStart=str(e.time),
+                     StartSeconds=_seconds(e.time, origin))
             inputs[e.id] = e.value
             call_meta[e.id] = e.metadata
         else:
             meta = e.metadata if e.metadata is not None else call_meta.get(e.id)
-            h.update(End=tmap[e.time], OriginalEnd=str(e.time),
+            h.update(End=tmap[e.time], OriginalEnd=str(e.time), EndSeconds=_seconds(e.time, origin),
                      Description=model.describe_operation(inputs[e.id], e.value),
                      Metadata=model.describe_metadata(meta))
             outputs[e.id] = e.value
@@ -125,7 +141,9 @@ def computeVisualizationData(model: Model, info) -> dict:
     """The JSON-ready data embedded in the page (exposed for tests and other front ends)."""
     if not isinstance(model, Model):
         raise ModelError(f"Visualize needs a porcupine.Model, got {type(model).__name__}")
-    tmap = _timestamp_map(info)
+    stamps = _timestamps(info)
+    tmap = _timestamp_map(stamps)
+    origin = stamps[0] if stamps else 0
     results = list(getattr(info, "partition_results", []))
     partitions = []
     for k, (entries, partials) in enumerate(zip(info.history, info.partial_linearizations)):
@@ -134,10 +152,11 @@ def computeVisualizationData(model: Model, info) -> dict:
         else:  # info assembled by hand: judge by the longest prefix
             complete = len(entries) == 0 or any(len(p) * 2 == len(entries) for p in partials)
             result = "Ok" if complete else "Illegal"
-        partitions.append(_partition_data(model, entries, partials, tmap, result))
+        partitions.append(_partition_data(model, entries, partials, tmap, origin, result))
     annotations = [{
         "ClientId": a.ClientId, "Tag": a.Tag, "Start": tmap[a.Start], "End": tmap[a.End],
         "OriginalStart": str(a.Start), "OriginalEnd": str(a.End),
+        "StartSeconds": _seconds(a.Start, origin), "EndSeconds": _seconds(a.End, origin),
         "Description": a.Description, "Details": a.Details, "Annotation": True,
         "TextColor": a.TextColor, "BackgroundColor": a.BackgroundColor,
     } for a in info.annotations]

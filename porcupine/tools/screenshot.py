@@ -11,6 +11,10 @@ key, several clients, interval and point annotations) to /tmp/porcupine-demo.htm
 HTML must reference no network URL and Chromium must report it rendered
 (the DOM dump has data-rendered="true"). Needs the Debian package `chromium`;
 CI has none, so the tests check the HTML structurally instead.
+
+For tests: ViewDom(dump_dom(path, fragment)) reads what the page drew (its
+annotation and operation boxes with their labels, and a tooltip pinned by the
+fragment "show=P:ID" or "annot=K").
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
+from html.parser import HTMLParser
 
 from .. import Annotation, CheckOperationsVerbose, Model, Operation, VisualizePath
 
@@ -51,25 +57,29 @@ def demo_model() -> Model:
                  DescribeState=lambda s: repr(s))
 
 
+# The demo's times are in units of 10 ms, written in ns as the view expects (tooltips: "0.400 s").
+_T = 10_000_000
+
+
 def demo_history():
     ops = [
         # key x: linearizable, with overlapping operations
-        Operation(ClientId=0, Input=("put", "x", "1"), Call=0, Output=None, Return=40),
-        Operation(ClientId=1, Input=("get", "x"), Call=10, Output="1", Return=60),
-        Operation(ClientId=2, Input=("put", "x", "2"), Call=50, Output=None, Return=90),
-        Operation(ClientId=0, Input=("get", "x"), Call=95, Output="2", Return=120),
+        Operation(ClientId=0, Input=("put", "x", "1"), Call=0, Output=None, Return=40 * _T),
+        Operation(ClientId=1, Input=("get", "x"), Call=10 * _T, Output="1", Return=60 * _T),
+        Operation(ClientId=2, Input=("put", "x", "2"), Call=50 * _T, Output=None, Return=90 * _T),
+        Operation(ClientId=0, Input=("get", "x"), Call=95 * _T, Output="2", Return=120 * _T),
         # key y: a stale read after a completed write: not linearizable
-        Operation(ClientId=1, Input=("put", "y", "a"), Call=5, Output=None, Return=30),
-        Operation(ClientId=2, Input=("put", "y", "b"), Call=35, Output=None, Return=55),
-        Operation(ClientId=0, Input=("get", "y"), Call=60, Output="b", Return=75),
-        Operation(ClientId=1, Input=("get", "y"), Call=80, Output="a", Return=110),
+        Operation(ClientId=1, Input=("put", "y", "a"), Call=5 * _T, Output=None, Return=30 * _T),
+        Operation(ClientId=2, Input=("put", "y", "b"), Call=35 * _T, Output=None, Return=55 * _T),
+        Operation(ClientId=0, Input=("get", "y"), Call=60 * _T, Output="b", Return=75 * _T),
+        Operation(ClientId=1, Input=("get", "y"), Call=80 * _T, Output="a", Return=110 * _T),
     ]
     annotations = [
-        Annotation(Tag="$ Failure", Start=20, End=70, Description="partition = [0 1] [2]",
+        Annotation(Tag="$ Failure", Start=20 * _T, End=70 * _T, Description="partition = [0 1] [2]",
                    BackgroundColor="#ffd7d7", TextColor="#600"),
         Annotation(Tag="$ Test Info", Start=0, Description="demo (3 servers)", BackgroundColor="#d7e8ff"),
-        Annotation(Tag="$ Test Info", Start=100, End=118, Description="checker", Details="porcupine: 1 s"),
-        Annotation(ClientId=2, Start=92, Description="retry", BackgroundColor="#fff2b3"),
+        Annotation(Tag="$ Test Info", Start=100 * _T, End=118 * _T, Description="checker", Details="porcupine: 1 s"),
+        Annotation(ClientId=2, Start=92 * _T, Description="retry", BackgroundColor="#fff2b3"),
     ]
     return ops, annotations
 
@@ -114,13 +124,83 @@ def screenshot(html_path: str, png_path: str, size: str, show: str = "") -> None
 
 
 def dump_dom(html_path: str, fragment: str = "") -> str:
-    """The DOM after the page's script ran (fragment: e.g. "click=0:3")."""
+    """The DOM after the page's script ran (fragment: "click=0:3", "show=0:3" or "annot=2")."""
     url = "file://" + os.path.abspath(html_path) + (f"#{fragment}" if fragment else "")
     return run_chromium(["--dump-dom", url]).stdout
 
 
 def rendered_ok(html_path: str, fragment: str = "") -> bool:
     return 'data-rendered="true"' in dump_dom(html_path, fragment)
+
+
+@dataclass
+class Box:
+    """A drawn operation or annotation: its x extent on the canvas and its label."""
+
+    x0: float
+    x1: float
+    label: str = ""
+    tag: str = ""          # annotations: the row's tag ("" for a client row)
+    index: int = -1        # data-annotation or data-op
+    partition: int = -1    # operations only
+
+
+class ViewDom(HTMLParser):
+    """What a dumped view drew: ViewDom(dump_dom(path)).annotations / .ops / .tooltip / .rendered."""
+
+    def __init__(self, dom: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.annotations: list[Box] = []
+        self.ops: list[Box] = []
+        self.tooltip = ""
+        self.rendered = 'data-rendered="true"' in dom
+        self._item: Box | None = None
+        self._item_depth = 0
+        self._in_text = False
+        self._tooltip_depth = 0
+        self.feed(dom)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        if self._tooltip_depth:
+            self._tooltip_depth += 1
+        elif a.get("id") == "tooltip":
+            self._tooltip_depth = 1
+        if self._item is not None and tag == "g":
+            self._item_depth += 1
+        if tag == "g" and "annot-item" in (a.get("class") or "").split():
+            self._item = Box(0.0, 0.0, tag=a.get("data-tag") or "", index=int(a["data-annotation"]))
+            self._item_depth = 1
+            self.annotations.append(self._item)
+        elif self._item is not None and tag == "rect":
+            x = float(a["x"])
+            self._item.x0, self._item.x1 = x, x + float(a["width"])
+        elif self._item is not None and tag == "polygon":
+            xs = [float(pt.split(",")[0]) for pt in a["points"].split()]
+            self._item.x0, self._item.x1 = min(xs), max(xs)
+        elif self._item is not None and tag == "text":
+            self._in_text = True
+        elif tag == "rect" and "data-op" in a:
+            x = float(a["x"])
+            self.ops.append(Box(x, x + float(a["width"]), index=int(a["data-op"]),
+                                partition=int(a["data-partition"])))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._tooltip_depth:
+            self._tooltip_depth -= 1
+        if tag == "text":
+            self._in_text = False
+        if self._item is not None and tag == "g":
+            self._item_depth -= 1
+            if self._item_depth == 0:
+                self._item = None
+
+    def handle_data(self, data: str) -> None:
+        if self._item is not None and self._in_text:
+            self._item.label += data
+        if self._tooltip_depth:
+            self.tooltip += data
 
 
 def main(argv=None) -> int:
