@@ -14,8 +14,6 @@ A Test embeds a tester.Config (like Go's embedded *tester.Config): Begin, End,
 Fatalf, SetReliable, BytesTotal, Group, ... are reachable on ts directly.
 Long network delays are on in every raft test (a Call to a disconnected peer
 may take up to 7 s to fail), to catch a leader that sends RPCs synchronously.
-
-cleanup() also checks that the test leaves no Raft or rfsrv threads behind.
 """
 
 from __future__ import annotations
@@ -29,10 +27,6 @@ import tester
 from raft1.raftapi import ApplyMsg
 from raft1.server import newRfsrv, rfsrv
 
-# Thread-name prefixes of the threads a raft test starts (raft1/raft.py, raft1/server.py).
-OUR_THREAD_PREFIXES = ("raft", "rfsrv")
-# How long cleanup() waits for those threads to finish after everything was killed.
-THREAD_EXIT_WAIT_S = 10.0
 
 
 class Test:
@@ -63,7 +57,6 @@ class Test:
         finally:
             self.Config.Cleanup()
         self.CheckTimeout()
-        self.check_threads_exited()
 
     def mksrv(self, ends: list, grp: int, srv: int, persister: Any) -> list:
         s = newRfsrv(self, srv, ends, persister, self.snapshot)
@@ -253,18 +246,6 @@ class Test:
             self.Fatalf("only %d decided for index %d; wanted %d", nd, index, n)
         return cmd
 
-    def check_threads_exited(self) -> None:
-        """Fail the test if Raft or rfsrv threads outlive it (every one must stop after Kill)."""
-        deadline = time.monotonic() + THREAD_EXIT_WAIT_S
-        for th in threading.enumerate():
-            if th.name.startswith(OUR_THREAD_PREFIXES):
-                th.join(max(0.0, deadline - time.monotonic()))
-        left = sorted(th.name for th in threading.enumerate()
-                      if th.name.startswith(OUR_THREAD_PREFIXES) and th.is_alive())
-        if left and not self.t.Failed():
-            self.t.Fatalf("%d threads still alive %.0f s after cleanup: %v",
-                          len(left), THREAD_EXIT_WAIT_S, left)
-
 
 def makeTest(t: Any, n: int, reliable: bool, snapshot: bool) -> Test:
     ts = Test(t, n, snapshot)
@@ -274,4 +255,4 @@ def makeTest(t: Any, n: int, reliable: bool, snapshot: bool) -> Test:
     return ts
 
 
-__all__ = ["Test", "makeTest", "OUR_THREAD_PREFIXES"]
+__all__ = ["Test", "makeTest"]

@@ -24,10 +24,11 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from typing import Any, Sequence
 
 import labrpc
-from tester import annotation
+from tester import annotation, threadcheck
 from tester.clnts import Clnt, Clnts
 from tester.failure import T, TestFailed
 from tester.gofmt import Sprintf
@@ -109,7 +110,9 @@ class Config:
         if not isinstance(t, T):
             raise TypeError(f"MakeConfig: t must be a tester.T (make one with tester.T() in the test), "
                             f"got {t!r}")
-        limit = watchdog_limit_s()  # a bad value fails here, before anything is started
+        limit = watchdog_limit_s()  # bad values fail here, before anything is started
+        self._thread_check = threadcheck.mode()
+        self._threads_before = threadcheck.snapshot()
         _first_use()
         annotation.install_sigint_handler()
         self.t = t
@@ -243,11 +246,30 @@ class Config:
                 finally:
                     if self._watchdog is not None:
                         self._watchdog.stop()
+            self._check_threads()
             if sys.exc_info()[1] is None:
                 self.CheckTimeout()
                 self.t.Check()
         finally:
             self.t.finish()
+
+    def _check_threads(self) -> None:
+        """Lab threads still running after cleanup: a warning, or in strict mode a failure."""
+        if self._thread_check == "off":
+            return
+        wait = threadcheck.wait_s(self._thread_check)
+        left = threadcheck.lingering(self._threads_before, wait)
+        if not left:
+            return
+        what = f"{threadcheck.describe(left)} still running {wait:g} s after cleanup"
+        if self._thread_check == "strict":
+            if not self.t.Failed():
+                self.t.Errorf("%s (%s=strict)", what, threadcheck.MODE_ENV)
+        else:
+            warnings.warn(threadcheck.ThreadLeakWarning(
+                f"{self.t.Name()}: {what}. Go's harness does not check this; a thread that never ends "
+                f"may block forever (KUBEKV_THREAD_CHECK=strict fails the test, =off hides this)"),
+                stacklevel=2)
 
 
 def _is_test_file(path: str) -> bool:

@@ -306,6 +306,7 @@ def go(fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: An
             _route_exception(t, e)
 
     th = threading.Thread(target=run, name=name or f"go-{getattr(fn, '__name__', 'fn')}", daemon=True)
+    th._kubekv_fn = fn  # type: ignore[attr-defined]  # whose code it runs (tester.threadcheck)
     th.start()
     return th
 
