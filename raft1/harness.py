@@ -119,6 +119,8 @@ class Test:
             v = m.Command
             me = self.srvs[i]
             for j, rs in enumerate(self.srvs):
+                if rs is None:
+                    continue  # server j's mksrv has not finished yet (its Raft applies early)
                 old, oldok = rs.Logs(m.CommandIndex)
                 if oldok and old != v:
                     # some server has already committed a different value for this entry!

@@ -11,7 +11,9 @@ SnapShotInterval entries, synchronously, from the thread that reads applyCh.
 
 An apply error fails the test with Go's message ("apply error: ..."); where Go
 ends the whole process (log.Fatalf), this port records the failure with the
-tester's failure collector, which fails the test from the test thread.
+tester's failure collector, which fails the test from the test thread, and the
+applier goes on draining applyCh without checking, so that a Raft whose Kill()
+sends on applyCh (or waits for a send to finish) is not blocked by the error.
 """
 
 from __future__ import annotations
@@ -69,8 +71,8 @@ class rfsrv:
     def applier(self, applyCh: Chan) -> None:
         """Read applyCh until it closes; check each command against the other servers' logs."""
         for m in applyCh:
-            if not m.CommandValid:
-                continue  # ignore other types of ApplyMsg
+            if not m.CommandValid or self.applyErr:
+                continue  # ignore other types of ApplyMsg; after an error, only drain
             err_msg, prevok = self.ts.checkLogs(self.me, m)
             if m.CommandIndex > 1 and not prevok:
                 err_msg = f"server {self.me} apply out of order {m.CommandIndex}"
@@ -83,13 +85,14 @@ class rfsrv:
             return
         for m in applyCh:
             err_msg = ""
+            if self.applyErr:
+                continue  # the test has failed: only drain
             if m.SnapshotValid:
                 err_msg = self.ingestSnap(m.Snapshot, m.SnapshotIndex)
             elif m.CommandValid:
                 err_msg = self.apply_command_snap(m)
                 if not err_msg and (m.CommandIndex + 1) % SnapShotInterval == 0:
-                    if not self.take_snapshot(m.CommandIndex):
-                        return  # the server was shut down meanwhile
+                    self.take_snapshot(m.CommandIndex)  # skipped once the server is shut down
             if err_msg:
                 self.apply_error(err_msg)
 
@@ -123,18 +126,25 @@ class rfsrv:
         return True
 
     def apply_error(self, err_msg: str) -> None:
-        """Go: log.Fatalf("apply error: ...").  Here the test fails; the process lives on."""
+        """Go: log.Fatalf("apply error: ...").  Here the test fails; this thread drains on."""
         tester.AnnotateCheckerFailureBeforeExit("apply error", err_msg)
+        self.fatal(err_msg, f"apply error: {err_msg}")
+
+    def fatal(self, err_msg: str, message: str) -> None:
+        """Go's log.Fatalf: fail the test; in the applier, return so that it drains applyCh on."""
         self.applyErr = err_msg
-        tester.Fatalf("apply error: %v", err_msg)
+        t = tester.CurrentT()
+        if t is None or t.in_test_thread():
+            tester.Fatalf("%s", message)
+        t.record(message)  # interrupts the test thread; does not raise here
 
     def ingestSnap(self, snapshot: bytes, index: int) -> str:
         """Replace the logs with the snapshot's contents; returns "" or an error string."""
         with self.mu:
             if snapshot is None:
                 tester.AnnotateCheckerFailureBeforeExit("failed to ingest snapshot", "nil snapshot")
-                tester.Fatalf("nil snapshot")
-                return "nil snapshot"
+                self.fatal("nil snapshot", "nil snapshot")
+                return ""  # reported
             d = labgob.NewDecoder(io.BytesIO(snapshot))
             try:
                 lastIncludedIndex = d.Decode()
@@ -142,8 +152,8 @@ class rfsrv:
             except labgob.LabgobError:
                 text = "failed to decode snapshot"
                 tester.AnnotateCheckerFailureBeforeExit(text, text)
-                tester.Fatalf("snapshot decode error")
-                return "snapshot Decode() error"
+                self.fatal("snapshot Decode() error", "snapshot decode error")
+                return ""  # reported
             if index != -1 and index != lastIncludedIndex:
                 return f"server {self.me} snapshot doesn't match m.SnapshotIndex"
             self.logs = {j: v for j, v in enumerate(xlog)}
@@ -155,6 +165,8 @@ def newRfsrv(ts: Any, srv: int, ends: list, persister: Any, snapshot: bool) -> r
     s = rfsrv(ts, srv, persister)
     applyCh: Chan = Chan()
     s.raft = raft.Make(ends, srv, persister, applyCh)
+    with ts.mu:
+        ts.srvs[srv] = s  # before the applier starts: checkLogs looks this server up
     if snapshot:
         snap = persister.ReadSnapshot()
         if snap:
