@@ -1,33 +1,40 @@
 """The engine behind `kubekv demo` (see kubekv/cli.py for the command line).
 
 Usage:
-    from kubekv.demo import run_demo
+    from kubekv.demo import run_demo, fault_schedule
     exit_code = run_demo(kubekv.cli.build_parser().parse_args(["demo", "--seconds", "5"]))
+    for ep in itertools.islice(fault_schedule(seed=7, servers=5), 5): print(ep.at_s, ep.describe())
 
 Built from the lab tester's parts: a tester.Config holds the servers (StartKVServer) and the
 simulated network, clerks log every operation through tester.kvtest's Get/Put wrappers into an
 OpLog, faults are made with the ServerGrp calls the tests use and recorded with the tester's
 annotations, and porcupine checks the history against tester.models.KvModel.
+
+The fault schedule is a function of the seed, the server count and the fault switches only
+(fault_schedule), never of the cluster's state, so one seed replays the same faults at the same
+times whoever leads.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import statistics
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import porcupine
 import tester
+from kubekv.cli import demo_args_problem
 from kvraft1 import rpc
 from kvraft1.client import MakeClerk
 from kvraft1.server import StartKVServer
 from labrpc.affinity import pin_to_one_core
 from raft1.raftapi import Raft
-from tester import kvtest, models
+from tester import annotation, kvtest, models
 
 EXIT_OK = 0
 EXIT_NOT_LINEARIZABLE = 1
@@ -47,6 +54,56 @@ DRAIN_TIMEOUT_S = 20.0
 SEED_ENV = "LABRPC_SEED"
 
 
+@dataclass(frozen=True)
+class Episode:
+    """One fault episode: from at_s (seconds after the clients start) until the next episode."""
+
+    at_s: float
+    kind: str                        # "calm", "partition", "crash" or "both"
+    crashed: tuple[int, ...] = ()
+    minority: tuple[int, ...] = ()   # a partition: these servers are cut off from the others
+    majority: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        parts = []
+        if self.minority:
+            parts.append(f"partition {list(self.minority)} | {list(self.majority)}")
+        if self.crashed:
+            parts.append(f"crash {list(self.crashed)}")
+        return ", ".join(parts) or "calm (no fault)"
+
+
+def fault_schedule(seed: int, servers: int, partitions: bool = True, crashes: bool = True) -> Iterator[Episode]:
+    """The demo's fault episodes for this seed, one after another, without end.
+
+    Each episode heals the one before. A crash takes down, and a partition cuts off, between one
+    server and a minority, so a majority is left; when both hit at once (kind "both", other
+    servers each) the majority side may have too few servers up, and the cluster waits.
+    """
+    # Its own generator, seeded apart from labrpc's and the clients' (same seed, other streams).
+    rng = random.Random(f"kubekv-demo-faults:{seed}")
+    kinds = ["calm"]
+    if partitions:
+        kinds += ["partition", "partition"]
+    if crashes:
+        kinds += ["crash", "crash"]
+    if partitions and crashes:
+        kinds.append("both")
+    most = max(1, (servers - 1) // 2)
+    at = 0.0
+    while True:
+        # Every episode makes the same draws whatever its kind, so that the stream never shifts.
+        at += EPISODE_S + rng.random() * EPISODE_JITTER_S
+        kind = rng.choice(kinds)
+        order = rng.sample(range(servers), servers)
+        ncrash, ncut = rng.randint(1, most), rng.randint(1, most)
+        # From the two ends of one shuffle: in "both" no crashed server is also cut off.
+        crashed = tuple(sorted(order[:ncrash])) if kind in ("crash", "both") else ()
+        minority = tuple(sorted(order[servers - ncut:])) if kind in ("partition", "both") else ()
+        majority = tuple(i for i in range(servers) if i not in minority) if minority else ()
+        yield Episode(round(at, 3), kind, crashed, minority, majority)
+
+
 @dataclass
 class ClientStats:
     ops: int = 0
@@ -59,7 +116,6 @@ class Demo:
     def __init__(self, args: Any, seed: int) -> None:
         self.args = args
         self.seed = seed
-        self.rng = random.Random(seed)
         self.n = args.servers
         self.kvs: list = []                 # every KVServer instance started, for snapshot counts
         self.stop = threading.Event()       # set: clients finish their current op and exit
@@ -71,6 +127,7 @@ class Demo:
         self.fault_text = "none"
         self.crashed: set[int] = set()
         self.counts = {"partitions": 0, "crashes": 0}
+        self.episodes: list[Episode] = []   # as applied, for the "fault at" lines
         self.t = tester.T("kubekv-demo")
         self.cfg = tester.MakeConfig(self.t, self.n, args.reliable, self.mks)
         self.keys = [f"k{i}" for i in range(args.keys)]
@@ -106,63 +163,32 @@ class Demo:
 
     # -- faults -------------------------------------------------------------------------------
 
-    def leader(self) -> int | None:
-        for i, svcs in enumerate(self.cfg.Group(GID).Services()):
-            for s in svcs or []:
-                if isinstance(s, Raft) and s.GetState()[1]:
-                    return i
-        return None
-
-    def injector(self) -> None:
-        kinds = ["calm"]
-        if self.args.partitions:
-            kinds += ["partition", "partition"]
-        if self.args.crashes:
-            kinds += ["crash", "crash"]
-        if self.args.partitions and self.args.crashes:
-            kinds.append("both")
-        while not self.faults_stop.wait(EPISODE_S + self.rng.random() * EPISODE_JITTER_S):
+    def injector(self, t_start: float) -> None:
+        a = self.args
+        if not (a.partitions or a.crashes):
+            return  # a schedule of calm spells would only list "calm" lines
+        for ep in fault_schedule(self.seed, self.n, a.partitions, a.crashes):
+            # Absolute times, so that the schedule does not drift with how long a heal takes.
+            if self.faults_stop.wait(max(0.0, t_start + ep.at_s - time.monotonic())):
+                break
             self.heal()
-            kind = self.rng.choice(kinds)
-            if kind in ("crash", "both"):
-                self.crash_some()
-            if kind in ("partition", "both"):
-                self.partition()
+            self.apply(ep)
         self.heal()
 
-    def partition(self) -> None:
+    def apply(self, ep: Episode) -> None:
         grp = self.cfg.Group(GID)
-        live = [i for i in range(self.n) if i not in self.crashed]
-        l = self.leader()
-        if l is not None and self.rng.random() < 0.5:
-            p1, p2 = grp.MakePartition(l)          # the leader lands in the minority
-        else:
-            sides: list[list[int]] = [[], []]
-            for i in range(self.n):
-                sides[self.rng.randrange(2)].append(i)
-            p1, p2 = sides
-        p1 = [i for i in p1 if i in live] + [i for i in p1 if i not in live]
-        grp.Partition(p1, p2)
-        tester.AnnotateTwoPartitions(p1, p2)
-        with self.mu:
-            self.counts["partitions"] += 1
-            self.fault_text = f"partition {p1} {p2}"
-
-    def crash_some(self) -> None:
-        grp = self.cfg.Group(GID)
-        k = self.rng.randint(1, max(1, (self.n - 1) // 2))
-        l = self.leader()
-        victims = [l] if l is not None and self.rng.random() < 0.5 else []
-        others = [i for i in range(self.n) if i not in victims]
-        self.rng.shuffle(others)
-        victims = (victims + others)[:k]
-        for i in victims:
+        if ep.minority:
+            grp.Partition(list(ep.minority), list(ep.majority))
+        for i in ep.crashed:
             grp.ShutdownServer(i)
-        tester.AnnotateShutdown(victims)
+        if ep.minority or ep.crashed:
+            annotation.AnnotateFaults(ep.crashed, ep.minority, ep.majority)
         with self.mu:
-            self.crashed.update(victims)
-            self.counts["crashes"] += len(victims)
-            self.fault_text = f"crashed {sorted(victims)}"
+            self.crashed.update(ep.crashed)
+            self.counts["partitions"] += bool(ep.minority)
+            self.counts["crashes"] += len(ep.crashed)
+            self.fault_text = ep.describe()
+            self.episodes.append(ep)
 
     def heal(self) -> None:
         grp = self.cfg.Group(GID)
@@ -228,7 +254,7 @@ class Demo:
         tty = sys.stderr.isatty()
         threads = [threading.Thread(target=self.client, args=(i, ck), name=f"client-{i}", daemon=True)
                    for i, ck in enumerate(clerks)]
-        injector = threading.Thread(target=self.injector, name="faults", daemon=True)
+        injector = threading.Thread(target=self.injector, args=(t_start,), name="faults", daemon=True)
         progress = threading.Thread(target=self.progress, args=(t_start, tty), name="progress", daemon=True)
         for th in threads + [injector, progress]:
             th.start()
@@ -248,6 +274,8 @@ class Demo:
         with self.mu:
             snapshots = sum(kv.rsm.snapshots_taken for kv in self.kvs if kv.rsm is not None)
         ops = self.oplog.Read()
+        for ep in self.episodes:
+            print(f"  fault at {ep.at_s:6.2f} s: {ep.describe()}")
 
         print("checking linearizability with porcupine ...", flush=True)
         t_check = time.monotonic()
@@ -262,15 +290,18 @@ class Demo:
             vis_path = "(not written)"
         self.shutdown()
 
-        lat = sorted(x for s in self.stats for x in s.latencies_s)
+        lat = [x for s in self.stats for x in s.latencies_s]
         verdict = {porcupine.CheckResult.Ok: "linearizable",
                    porcupine.CheckResult.Illegal: "NOT linearizable",
                    porcupine.CheckResult.Unknown: "unknown (check timed out)"}[res]
         print(f"  operations      {len(ops)} ({sum(1 for o in ops if o.Input.Op == 0)} Get, "
               f"{sum(1 for o in ops if o.Input.Op == 1)} Put) by {a.clients} clients")
         print(f"  throughput      {len(ops) / a.seconds:.1f} ops/s over {a.seconds:g} s (run {elapsed:.1f} s)")
-        print(f"  latency         p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
-              f"max {(lat[-1] if lat else 0) * 1000:.0f} ms")
+        if lat:
+            print(f"  latency         p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
+                  f"max {max(lat) * 1000:.0f} ms")
+        else:
+            print("  latency         none (no operation finished)")
         print(f"  leader changes  {max(0, len(self.leader_terms) - 1)} (leaders seen in {len(self.leader_terms)} terms)")
         print(f"  faults          {self.counts['partitions']} partitions, {self.counts['crashes']} server crashes")
         print(f"  network         {rpcs} RPCs, {nbytes} bytes")
@@ -291,15 +322,29 @@ class Demo:
             print(f"  note            {e}")
 
 
-def percentile(sorted_xs: list[float], p: float) -> float:
-    if not sorted_xs:
-        return 0.0
-    k = min(len(sorted_xs) - 1, max(0, int(round(p / 100 * (len(sorted_xs) - 1)))))
-    return sorted_xs[k]
+def percentile(xs: Sequence[float], p: int) -> float:
+    """The p-th percentile (p in 1..99) of xs, in any order, by statistics.quantiles.
+
+    The "inclusive" method, since xs is every latency of the run, not a sample of more: the
+    result lies between min(xs) and max(xs) (the default method may reach beyond them).
+    """
+    if not isinstance(p, int) or not 1 <= p <= 99:
+        raise ValueError(f"percentile p={p!r}: give a whole number from 1 to 99")
+    if not xs:
+        raise ValueError("percentile of no values: there is no latency to summarise")
+    if len(xs) == 1:  # quantiles needs two points; one value is every percentile of itself
+        return xs[0]
+    return statistics.quantiles(xs, n=100, method="inclusive")[p - 1]
 
 
 def run_demo(args: Any) -> int:
-    """Run the demo described by parsed `kubekv demo` arguments; returns the exit status."""
+    """Run the demo described by parsed `kubekv demo` arguments; returns the exit status.
+
+    Raises ValueError, before starting anything, for arguments the command line would refuse.
+    """
+    problem = demo_args_problem(args)
+    if problem:
+        raise ValueError(problem)
     core = pin_to_one_core()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     saved = {k: os.environ.get(k) for k in (SEED_ENV, tester.WATCHDOG_ENV)}
