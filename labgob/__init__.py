@@ -3,7 +3,8 @@
 Usage (the Go names and shapes):
 
     labgob.Register(LogEntry)                 # every class that crosses labrpc or a Persister
-                                              # (registered as "raft.LogEntry": module.qualname)
+                                              # (registered as "raft.LogEntry": module.qualname;
+                                              # the class itself, not Go's LogEntry{} value)
     labgob.RegisterName("raft.Entry2", Entry) # when two classes would share a name
 
     w = io.BytesIO()
@@ -183,22 +184,44 @@ def _warn_hidden(info: _ClassInfo, names) -> None:
 
 
 def Register(value: Any) -> None:
-    """Register a class (or an instance's class) as "<module>.<qualname>", e.g. "raft.LogEntry".
+    """Register a class as "<module>.<qualname>", e.g. "raft.LogEntry": labgob.Register(LogEntry).
 
     Like gob's default name ("package.Type"), the last component of the module
     keeps same-named classes of different modules apart.
     """
-    cls = value if isinstance(value, type) else type(value)
+    cls = _class_arg(value, "Register", "")
     RegisterName(f"{cls.__module__.rpartition('.')[2]}.{cls.__qualname__}", cls)
+
+
+def _class_arg(value: Any, fn: str, name: str) -> type:
+    """The class to register, or a LabgobError saying how to call fn instead."""
+    if isinstance(value, type):
+        cls = value
+        if cls in _PRIMITIVES or cls in (list, tuple, dict):
+            raise LabgobError(f"labgob.{fn}({name}{cls.__qualname__}): {cls.__qualname__} is built in "
+                              f"and needs no registration; register only your own classes (labgob "
+                              f"carries None, bool, int, float, str, bytes, list, tuple and dict as "
+                              f"they are)")
+        return cls
+    cls = type(value)
+    if cls.__module__ == "builtins":
+        raise LabgobError(f"labgob.{fn} takes a class, as in labgob.{fn}({name}LogEntry); got the "
+                          f"{cls.__qualname__} {_short(value)}")
+    # Go passes a value (labgob.Register(Op{})); here it is the class itself.
+    raise LabgobError(f"labgob.{fn} takes a class: labgob.{fn}({name}{cls.__qualname__}), not "
+                      f"labgob.{fn}({name}{cls.__qualname__}()) (an instance)")
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def RegisterName(name: str, value: Any) -> None:
     """Register a class under an explicit name; idempotent for the same class and name."""
-    cls = value if isinstance(value, type) else type(value)
     if not isinstance(name, str) or not name:
-        raise LabgobError(f"RegisterName: name must be a non-empty str, got {name!r}")
-    if cls in _PRIMITIVES or cls in (list, tuple, dict):
-        return  # built-ins need no registration, as in Go
+        raise LabgobError(f"labgob.RegisterName: name must be a non-empty str, got {name!r}")
+    cls = _class_arg(value, "RegisterName", f"{name!r}, ")
     if issubclass(cls, enum.Enum):
         raise LabgobError(f"labgob: cannot register the enum {cls.__qualname__}; use plain str or int "
                           f"constants (as Go's `type Err string`)")
@@ -219,6 +242,10 @@ def RegisterName(name: str, value: Any) -> None:
                                   f"cannot register it again as {name!r}")
             return
         info = _ClassInfo(cls, name)
+        if not info.fixed and not info.has_dict:
+            raise LabgobError(f"labgob: cannot register {cls.__qualname__}: it has "
+                              f"__slots__ but no field annotations, so labgob cannot tell its fields; "
+                              f"annotate them (Term: int) or make it a dataclass")
         _by_name[name] = info
         _by_class[cls] = info
     if info.fixed:

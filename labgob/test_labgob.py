@@ -483,3 +483,27 @@ def TestGrowingListCorruptHead():
     bad = msgpack.packb(msgpack.ExtType(7, msgpack.packb(["no.such.Class"]) + msgpack.packb([])))
     with pytest.raises(labgob.LabgobError, match="unregistered"):
         labgob.NewDecoder(io.BytesIO(bad)).Decode()
+
+
+# ---- issue 13: bad input gets a named error, never a silent wrong result ---------------------
+
+def TestRegisterRefusesInstancesAndBuiltins():
+    with pytest.raises(labgob.LabgobError, match=r"Register takes a class: labgob\.Register\(Entry\), "
+                       r"not labgob\.Register\(Entry\(\)\) \(an instance\)"):
+        labgob.Register(Entry(1, "x"))
+    with pytest.raises(labgob.LabgobError, match=r"RegisterName takes a class: labgob\.RegisterName\('x\.E', "
+                       r"Entry\), not labgob\.RegisterName\('x\.E', Entry\(\)\)"):
+        labgob.RegisterName("x.E", Entry())
+    for builtin in (int, str, bytes, bool, float, list, tuple, dict, type(None)):
+        with pytest.raises(labgob.LabgobError, match=r"is built in and needs no registration"):
+            labgob.Register(builtin)
+    for value in (0, "raft.LogEntry", None, [Entry]):
+        with pytest.raises(labgob.LabgobError,
+                           match=r"Register takes a class, as in labgob\.Register\(LogEntry\); got the"):
+            labgob.Register(value)
+
+    class SlotsOnly:
+        __slots__ = ("a",)
+    with pytest.raises(labgob.LabgobError, match="SlotsOnly: it has __slots__ but no field annotations"):
+        labgob.Register(SlotsOnly)
+    labgob.Register(Entry)   # a class is still fine, and idempotent
