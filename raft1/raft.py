@@ -295,14 +295,43 @@ class Raft(raftapi.Raft):
             raise labgob.LabgobError(
                 f"raft {self.me}: persisted Raft state is corrupt ({err}); "
                 "it must be what persist() saved") from err
-        if not isinstance(term, int) or not isinstance(log, list) or not log:
-            raise labgob.LabgobError(
-                f"raft {self.me}: persisted Raft state has the wrong shape "
-                f"(term={term!r}, log of type {type(log).__name__})")
+        self.check_persisted(term, voted_for, base, log, snapshot)
         self.currentTerm, self.votedFor, self.log_base, self.log = term, voted_for, base, log
         self.snapshot = snapshot
         # Everything in the snapshot is committed, and the service restores it itself.
         self.commitIndex = self.lastApplied = base
+
+    def check_persisted(self, term: Any, voted_for: Any, base: Any, log: Any, snapshot: bytes) -> None:
+        """Refuse persisted state that persist() cannot have written, naming what is wrong.
+
+        A peer started on such state would fail later and far away (its threads dying on an
+        int where a LogEntry belongs), or silently treat missing entries as committed.
+        """
+        def bad(what: str) -> None:
+            raise labgob.LabgobError(f"raft {self.me}: persisted Raft state {what}; it must be what "
+                                     "persist() saved (currentTerm, votedFor, log base, log)")
+
+        def is_int(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool)
+
+        if not is_int(term) or term < 0:
+            bad(f"has currentTerm {term!r}, not an int >= 0")
+        if voted_for is not None and not (is_int(voted_for) and 0 <= voted_for < len(self.peers)):
+            bad(f"has votedFor {voted_for!r}, not None or a peer number below {len(self.peers)}")
+        if not is_int(base) or base < 0:
+            bad(f"has log base {base!r}, not an int >= 0")
+        if not isinstance(log, list) or not log:
+            bad(f"has a log of type {type(log).__name__} (length {len(log) if isinstance(log, list) else '-'}), "
+                "not a list starting with the snapshot's sentinel entry")
+        for i, entry in enumerate(log):
+            if not isinstance(entry, LogEntry):
+                bad(f"holds {entry!r} (a {type(entry).__name__}) at log index {base + i}, not a LogEntry")
+            if not is_int(entry.Term) or entry.Term > term or (i and entry.Term < log[i - 1].Term):
+                bad(f"has term {entry.Term!r} at log index {base + i}: terms must be ints that never "
+                    f"decrease along the log and never exceed currentTerm {term}")
+        if base > 0 and not snapshot:
+            bad(f"starts its log at index {base} but there is no snapshot to stand for "
+                f"entries 1..{base}")
 
     # ------------------------------------------------------------------ the service's API
 
