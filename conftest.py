@@ -1,13 +1,15 @@
 """Project-wide pytest set-up.
 
 * pins each test process to one core (see labrpc/affinity.py);
-* loads labrpc.seedreport (a failing test names its LABRPC_SEED) and the tester's plugin: a porcupine summary line at the end of a run (how many
-  checks were ok / illegal / unknown), and a guard that ends a test handle a test left running.
+* loads the tester's plugin (tester/pytest_plugin.py): a failing test prints the line that
+  replays it (its LABRPC_SEED and noise seed), its traceback ends in the test's or the lab's own
+  code, the run ends with a porcupine summary line (checks ok / illegal / unknown), and a test
+  handle a test left running is ended.
 """
 
 from labrpc.affinity import pin_to_one_core
 
-pytest_plugins = ["tester.pytest_plugin", "labrpc.seedreport"]
+pytest_plugins = ["tester.pytest_plugin"]
 
 
 def pytest_configure(config):

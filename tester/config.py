@@ -18,6 +18,7 @@ tester.failure), so a hung test ends with a diagnosis instead of hanging the run
 from __future__ import annotations
 
 import base64
+import faulthandler
 import os
 import secrets
 import sys
@@ -30,7 +31,7 @@ from typing import Any, Sequence
 import labrpc
 from tester import annotation, threadcheck
 from tester.clnts import Clnt, Clnts
-from tester.failure import T, TestFailed
+from tester.failure import T, TestFailed, format_lab_exception
 from tester.gofmt import Sprintf
 from tester.group import GRP0, FstartServer, Groups, ServerGrp, Tgid
 
@@ -61,14 +62,11 @@ def watchdog_limit_s() -> float:
     return v
 
 
-def format_all_stacks() -> str:
-    """The current stack of every thread, named, most recent call last."""
-    names = {th.ident: th.name for th in threading.enumerate()}
-    out = []
-    for ident, frame in sorted(sys._current_frames().items()):
-        out.append(f"--- thread {names.get(ident, '?')!r} (id {ident}):\n")
-        out.extend(traceback.format_stack(frame))
-    return "".join(out)
+def _stderr_fd() -> int:
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by an object with no descriptor
+        return 2
 
 
 class _Watchdog:
@@ -77,6 +75,9 @@ class _Watchdog:
     def __init__(self, t: T, limit_s: float) -> None:
         self._t = t
         self._limit_s = limit_s
+        # The dump comes from faulthandler's own C thread, so even a thread that never lets go
+        # of the GIL shows where it is.
+        faulthandler.dump_traceback_later(limit_s, exit=False, file=_stderr_fd())
         # Set by stop() (Config.Cleanup): the watchdog thread then exits.
         self._stopped = threading.Event()
         self.fired = False
@@ -87,17 +88,18 @@ class _Watchdog:
         if self._stopped.wait(self._limit_s):
             return
         self.fired = True
-        stacks = format_all_stacks()
-        msg = (f"test {self._t.Name()} still running {self._limit_s:g} seconds after MakeConfig "
-               f"(tester watchdog, {WATCHDOG_ENV}); stacks of all threads:\n{stacks}")
-        print(msg, file=sys.stderr, flush=True)
+        print(f"test {self._t.Name()} still running {self._limit_s:g} seconds after MakeConfig "
+              f"(tester watchdog, {WATCHDOG_ENV}); faulthandler prints the stacks of all threads",
+              file=sys.stderr, flush=True)
         frame = sys._current_frames().get(self._t._test_thread)
         here = "".join(traceback.format_stack(frame)) if frame is not None else "(test thread gone)\n"
         self._t.record(f"test took longer than {self._limit_s:g} seconds (tester watchdog: "
-                       f"stacks of all threads printed to stderr; the test thread was at the stack below)",
+                       f"faulthandler printed the stacks of all threads to stderr; the test thread was "
+                       f"at the stack below)",
                        stack=here)
 
     def stop(self) -> None:
+        faulthandler.cancel_dump_traceback_later()
         self._stopped.set()
         if threading.current_thread() is not self._thread:
             self._thread.join()
@@ -212,6 +214,7 @@ class Config:
 
     def Fatalf(self, fmt: str, *args: Any) -> None:
         """Print "Fatal: <message>" and the test-file frames, then fail the test (never returns)."""
+        __tracebackhide__ = True
         msg = Sprintf(fmt, *args)
         lines = [f"Fatal: {msg}"]
         for fs in traceback.extract_stack()[:-1]:
@@ -222,10 +225,12 @@ class Config:
 
     def CheckFailed(self) -> None:
         """In the test thread: raise a failure another thread recorded (t.Check())."""
+        __tracebackhide__ = True
         self.t.Check()
 
     def CheckTimeout(self) -> None:
         """Fail the test if more than 120 s passed since MakeConfig (Go checks only here)."""
+        __tracebackhide__ = True
         if not self.t.Failed() and time.monotonic() - self.start > TEST_TIME_LIMIT_S:
             self.t.Fatal(f"test took longer than {TEST_TIME_LIMIT_S} seconds")
 
@@ -286,7 +291,7 @@ def _note_propagating(t: T) -> None:
     if isinstance(exc, TestFailed) or type(exc).__name__ == "Skipped":  # pytest.skip is no failure
         return
     exc._kubekv_recorded = True  # type: ignore[attr-defined]
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = format_lab_exception(exc)
     t.record(f"test raised {type(exc).__name__}: {exc}", stack=text, interrupt=False)
 
 
@@ -305,4 +310,4 @@ def MakeConfig(t: T, n: int, reliable: bool, mks: FstartServer) -> Config:
     return Config(t, n, reliable, mks)
 
 
-__all__ = ["Config", "MakeConfig", "Randstring", "TEST_TIME_LIMIT_S", "WATCHDOG_ENV", "format_all_stacks"]
+__all__ = ["Config", "MakeConfig", "Randstring", "TEST_TIME_LIMIT_S", "WATCHDOG_ENV"]

@@ -102,9 +102,11 @@ class T:
 
     def Fatalf(self, fmt: str, *args: Any) -> None:
         """Fail the test with a Go-formatted message and stop the calling thread (never returns)."""
+        __tracebackhide__ = True  # pytest shows the caller's frame, not ours
         self._fail(Sprintf(fmt, *args), stop=True)
 
     def Fatal(self, *args: Any) -> None:
+        __tracebackhide__ = True  # pytest shows the caller's frame, not ours
         self._fail(Sprint(*args), stop=True)
 
     def Errorf(self, fmt: str, *args: Any) -> None:
@@ -115,6 +117,7 @@ class T:
         self._fail(Sprint(*args), stop=False)
 
     def FailNow(self) -> None:
+        __tracebackhide__ = True  # pytest shows the caller's frame, not ours
         self._fail("FailNow", stop=True)
 
     def Logf(self, fmt: str, *args: Any) -> None:
@@ -129,6 +132,7 @@ class T:
 
     def Check(self) -> None:
         """In the test thread, raise the first failure recorded so far; a no-op elsewhere."""
+        __tracebackhide__ = True  # pytest shows the caller's frame, not ours
         if not self.in_test_thread():
             return
         with self._mu:
@@ -141,7 +145,7 @@ class T:
     def record(self, message: str, stack: str | None = None, interrupt: bool = True) -> TestFailed:
         """Record a failure without raising; returns the TestFailed the test thread will see."""
         if stack is None:
-            stack = "".join(traceback.format_stack()[:-1])
+            stack = "".join(_lab_frames(traceback.extract_stack()[:-1]).format())
         failure = _Failure(message, stack)
         with self._mu:
             if self._finished:
@@ -163,6 +167,7 @@ class T:
         return exc
 
     def _fail(self, message: str, stop: bool) -> None:
+        __tracebackhide__ = True  # pytest shows the caller's frame, not ours
         exc = self.record(message, interrupt=stop)
         exc._kubekv_recorded = True  # type: ignore[attr-defined]
         if stop:
@@ -208,6 +213,7 @@ class T:
 
     def _on_interrupt(self) -> bool:
         """Run by the dispatcher in the test thread: raise a pending failure; False if none is ours."""
+        __tracebackhide__ = True  # pytest shows the caller's frame, not ours
         with self._mu:
             ours = self._interrupt_pending
             fire = ours and self._shield_depth == 0 and not self._finished
@@ -263,6 +269,7 @@ def _install_dispatcher() -> bool:
 
 
 def _dispatch_interrupt(signum: int, frame: Any) -> None:
+    __tracebackhide__ = True
     t = _current
     if t is not None and t.in_test_thread() and t._on_interrupt():  # raises a pending failure
         return  # ours, but the test thread is shielded: its next Check() raises it
@@ -283,6 +290,7 @@ def CurrentT() -> T | None:
 
 def Fatalf(fmt: str, *args: Any) -> None:
     """Fail the current test from any thread (see CurrentT); raises TestFailed in the caller."""
+    __tracebackhide__ = True
     t = CurrentT()
     if t is None:
         raise TestFailed(Sprintf(fmt, *args))
@@ -311,12 +319,43 @@ def go(fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: An
     return th
 
 
+# Frames of these files are the machinery around a failure, not where it happened.
+_MACHINERY_FILES = frozenset({threading.__file__, __file__,
+                              os.path.join(os.path.dirname(__file__), "config.py")})
+
+
+def _lab_frames(stack: traceback.StackSummary) -> traceback.StackSummary:
+    """stack without thread bootstrap and tester frames, so it starts in the lab's code."""
+    kept = [f for f in stack if f.filename not in _MACHINERY_FILES]
+    return traceback.StackSummary.from_list(kept or list(stack))
+
+
+def prune_traceback(tb: Any) -> None:
+    """Unlink machinery frames (see _MACHINERY_FILES) from a traceback chain, in place.
+
+    The head frame (pytest's own call) stays; a failure raised by Fatalf then ends at its caller.
+    """
+    while tb is not None:
+        nxt = tb.tb_next
+        while nxt is not None and nxt.tb_frame.f_code.co_filename in _MACHINERY_FILES:
+            nxt = nxt.tb_next
+        tb.tb_next = nxt
+        tb = nxt
+
+
+def format_lab_exception(e: BaseException) -> str:
+    """e's traceback as text, starting in the lab's code (see _lab_frames)."""
+    te = traceback.TracebackException.from_exception(e)
+    te.stack = _lab_frames(te.stack)
+    return "".join(te.format())
+
+
 def _route_exception(t: T | None, e: BaseException) -> None:
     if isinstance(e, TestFailed) and getattr(e, "_kubekv_recorded", False):
         return
     if isinstance(e, SystemExit):  # ends the thread quietly, as in a plain threading.Thread
         return
-    text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    text = format_lab_exception(e)
     msg = f"uncaught {type(e).__name__} in thread {threading.current_thread().name!r}: {e}"
     if t is None:
         print(f"tester: {msg} (no test running)\n{text}", file=sys.stderr, flush=True)

@@ -6,6 +6,10 @@ Usage, in the project's conftest.py:
 What it does:
 - after each test, ends the test's tester.T if the test left it running (e.g. a test that
   failed before making a Config), so its failure interrupt handler is removed;
+- on a failure, adds a "replay" section with a ready-to-run line (the test's LABRPC_SEED and
+  schedule-noise seed, `python -m pytest <test>`), and lists those lines again at the end;
+- prunes thread bootstrap and tester frames from a failing test's traceback, so it ends in
+  the test's or the lab's own code;
 - counts the porcupine checks of every test (works with pytest-xdist: each test's counts travel
   in its report) and prints at the end of the session, for example
       porcupine: 60 checks, 59 ok, 0 illegal, 1 unknown (timed out, assumed ok): TestSnapshotUnreliable4C
@@ -14,21 +18,29 @@ What it does:
 
 from __future__ import annotations
 
+import re
+import shlex
+import sys
 from typing import Any
 
 import pytest
 
+import labrpc
 from tester import failure, stats
 
 _KEY = "kubekv_porcupine"
 _session_totals = {"checks": 0, "ok": 0, "illegal": 0, "unknown": 0}
 _unknown_tests: list[str] = []
+_REPLAY_KEY = "kubekv_replay"
+_replays: list[str] = []
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: Any):
     before = stats.snapshot()
-    yield
+    outcome = yield
+    if outcome.excinfo is not None:
+        failure.prune_traceback(outcome.excinfo[2])
     after = stats.snapshot()
     delta = {k: after[k] - before[k] for k in after}
     if delta["checks"]:
@@ -39,7 +51,41 @@ def pytest_runtest_teardown(item: Any) -> None:
     failure.finish_current_test()
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: Any):
+    item._kubekv_networks = labrpc.networks_made()
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed and rep.when in ("call", "teardown"):
+        line = replay_line(item)
+        rep.sections.append(("replay", line))
+        rep.user_properties.append((_REPLAY_KEY, line))
+
+
+def replay_line(item: Any) -> str:
+    """A shell line that runs this test again with its network's and its noise's seeds."""
+    env = []
+    mark = getattr(item, "_kubekv_networks", None)
+    seeds = labrpc.seeds_since(mark) if mark is not None else []
+    if len(seeds) == 1:
+        env.append(f"LABRPC_SEED={seeds[0]}")
+    noise = sys.modules.get("tester.noise")
+    if noise is not None and noise.installed() and noise.seed() is not None:
+        env.append(f"{noise.SEED_ENV}={noise.seed()}")
+    # pytest-repeat's "[3-10]" names a repetition, not a test: the replay runs the test once.
+    nodeid = re.sub(r"\[\d+-\d+\]$", "", item.nodeid)
+    return " ".join(env + ["python", "-m", "pytest", shlex.quote(nodeid)])
+
+
 def pytest_runtest_logreport(report: Any) -> None:
+    for key, value in getattr(report, "user_properties", []):
+        if key == _REPLAY_KEY and report.failed and value not in _replays:
+            _replays.append(value)
     if report.when != "call":
         return
     for key, value in getattr(report, "user_properties", []):
@@ -51,6 +97,11 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _replays:
+        terminalreporter.section("replay a failure (same network and noise seeds; thread timing "
+                                 "still varies)")
+        for line in _replays:
+            terminalreporter.write_line(line)
     t = _session_totals
     if not t["checks"]:
         return

@@ -240,6 +240,7 @@ def TestWatchdogFailsHungTest(monkeypatch, capfd):
     assert 0.5 <= took < 2.0
     err = capfd.readouterr().err
     assert "stacks of all threads" in err and "TestWatchdogFailsHungTest" in err
+    assert "(most recent call first)" in err  # faulthandler's dump of every thread
     assert "TestWatchdogFailsHungTest" in str(ei.value)  # where the test thread was stuck
     assert _watchdog_threads() == []
 
