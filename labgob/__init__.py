@@ -23,12 +23,22 @@ instances of registered classes (dataclasses, classes with annotations, plain
 classes), nested.  A decoded value never shares an object with the encoded one.
 
 Wire format: one msgpack object per Encode.  A registered class instance is a
-msgpack ExtType holding its field values in declaration order, no field names;
-the first time a class appears in an encoder's stream its registered name is
-sent, later occurrences send a small index into the stream's type table (the
-way gob sends a type descriptor once per stream).  EncodeGrowingList (for Raft's
-persist) writes a self-contained list instead: the class names at its head, then
-items that refer to them by index only, so each item's bytes can be cached.
+msgpack ExtType holding its field values in declaration order; the first time a
+class appears in an encoder's stream it is named with its fields,
+"raft.LogEntry(Term,Command)", later occurrences send a small index into the
+stream's type table (the way gob sends a type descriptor once per stream).
+EncodeGrowingList (for Raft's persist) writes a self-contained list instead: the
+class names at its head, then items that refer to them by index only, so each
+item's bytes can be cached.  Plain classes (no annotations) send their
+attribute names with every instance.
+
+Decoding takes nothing on trust (the bytes may come from a real network): a class
+must be registered here with the very fields the data names, in the same order
+(unlike gob, which matches fields by name and drops the rest, a missing or extra
+field is an error, since our encoder always sends them all), the data must hold
+one value per field, and a field annotated int, str, bytes, bool or float must
+hold a value of that type (a float field also takes an int; an int field refuses
+a bool, as gob does).  Decode(into) refuses data of another class than into's.
 
 Go's two warnings are kept and counted in the module global `errorCount`:
   * a field whose name starts with "_" (the analogue of Go's lower-case field)
@@ -37,9 +47,9 @@ Go's two warnings are kept and counted in the module global `errorCount`:
     (a reused RPC reply) is counted every time, printed only while
     errorCount < 1.
 
-Errors raise LabgobError, naming the type or the offset and the fix.  Decoding
-never runs code from the data and never builds an unregistered class: objects
-are made with object.__new__ and their fields are filled directly.
+Errors raise LabgobError, naming the class, the field or the offset and the
+fix.  Decoding never runs code from the data and never builds an unregistered
+class: objects are made with object.__new__ and their fields are filled directly.
 """
 
 from __future__ import annotations
@@ -50,6 +60,7 @@ import io
 import operator
 import sys
 import threading
+import typing
 from typing import Any
 
 import msgpack
@@ -57,10 +68,11 @@ import msgpack
 __all__ = [
     "LabgobError", "LabEncoder", "LabDecoder", "ListCache", "NewEncoder", "NewDecoder",
     "Register", "RegisterName", "dumps", "loads", "zero_instance", "check_default",
+    "is_registered", "declared_fields", "undeclared_fields",
 ]
 
 # msgpack ext codes.
-_EXT_NEW_CLASS = 1    # payload: [registered name, field values...]
+_EXT_NEW_CLASS = 1    # payload: ["name(field,...)", field values...]
 _EXT_OLD_CLASS = 2    # payload: [stream type index, field values...]
 _EXT_TUPLE = 3        # payload: msgpack array
 _EXT_BIGINT = 4       # payload: two's-complement big-endian bytes
@@ -81,6 +93,12 @@ errorCount = 0           # read by the tests, like Go's labgob.errorCount
 _checked: set[type] = set()
 _by_name: dict[str, "_ClassInfo"] = {}
 _by_class: dict[type, "_ClassInfo"] = {}
+_by_sig: dict[str, "_ClassInfo"] = {}   # what the data names: "raft.LogEntry(Term,Command)"
+
+# Fields annotated with these types have their values' types checked on decode. A value of
+# exactly the declared type passes; a float field also takes an int (PEP 484's numeric tower),
+# but an int field refuses a bool (gob does too: a bool in an int field is a bug).
+_CHECKED_TYPES = {"int": int, "str": str, "bytes": bytes, "bool": bool, "float": float}
 
 
 class LabgobError(ValueError):
@@ -96,10 +114,11 @@ def _zero_for_annotation(ann: Any) -> Any:
 
 
 class _ClassInfo:
-    """How one registered class goes on the wire."""
+    """How one registered class goes on the wire, and what decoding checks of it."""
 
-    __slots__ = ("cls", "name", "fixed", "wire", "getter", "hidden",
-                 "defaults", "factories", "has_dict", "init_ok")
+    __slots__ = ("cls", "name", "sig", "fixed", "wire", "getter", "hidden", "field_set",
+                 "defaults", "factories", "unsent", "has_dict", "init_ok", "nvalues",
+                 "check_names", "check_types", "check_values", "check_at", "check_type")
 
     def __init__(self, cls: type, name: str):
         self.cls = cls
@@ -108,13 +127,28 @@ class _ClassInfo:
         self.defaults: dict[str, Any] = {}    # value for fields that are not sent
         self.factories: dict[str, Any] = {}   # dataclass default_factory of unsent fields
         self.init_ok: bool | None = None      # whether cls() works (labrpc fresh replies)
+        # Decoding compares tuple(map(type, check_values(v))) with check_types: one C-level
+        # pass over the annotated int/str/bytes/bool/float fields of the payload v.
+        self.check_names: tuple[str, ...] = ()
+        self.check_types: tuple[type, ...] = ()
+        self.check_values: Any = None
+        # With a single checked field (LogEntry.Term): its payload index and type, or 0.
+        self.check_at = 0
+        self.check_type: type | None = None
+        self.unsent: tuple[tuple[str, Any, Any], ...] = ()   # (name, default, factory) of hidden fields
         names = _declared_fields(cls)
         self.fixed = names is not None
         if not self.fixed:
+            # A plain class sends its attribute names with every instance.
             self.wire, self.hidden, self.getter = (), (), None
+            self.sig, self.field_set, self.nvalues = name, frozenset(), 0
             return
         self.wire = tuple(n for n in names if not n.startswith("_"))
         self.hidden = tuple(n for n in names if n.startswith("_"))
+        self.field_set = frozenset(names)
+        # The data names the class with its fields, once per stream (gob's type descriptor),
+        # so a receiver whose class differs refuses the bytes instead of misreading them.
+        self.sig = f"{name}({','.join(self.wire)})"
         if len(self.wire) == 1:
             one = operator.attrgetter(self.wire[0])
             self.getter = lambda obj: (one(obj),)
@@ -122,7 +156,33 @@ class _ClassInfo:
             self.getter = operator.attrgetter(*self.wire)
         else:
             self.getter = lambda obj: ()
+        self.nvalues = 1 + len(self.wire)   # the class tag, then one value per field
         self._collect_defaults(names)
+        self.unsent = tuple((n, self.defaults.get(n), self.factories.get(n)) for n in self.hidden
+                            if n in self.defaults or n in self.factories)
+        self._collect_checks()
+
+    def _collect_checks(self) -> None:
+        try:
+            hints = typing.get_type_hints(self.cls)
+        except Exception:  # noqa: BLE001 - e.g. a forward reference to a local class
+            hints = {}
+        anns = _annotations(self.cls)
+        at, types = [], []
+        for i, n in enumerate(self.wire):
+            h = hints.get(n, anns.get(n))
+            if isinstance(h, str):
+                h = _CHECKED_TYPES.get(h.strip())
+            if h in _CHECKED_TYPES.values():
+                at.append(i + 1)   # payload index: v[0] is the class tag
+                types.append(h)
+        if at:
+            self.check_names = tuple(self.wire[i - 1] for i in at)
+            self.check_types = tuple(types)
+            getter = operator.itemgetter(*at)
+            self.check_values = getter if len(at) > 1 else lambda v: (getter(v),)
+            if len(at) == 1:
+                self.check_at, self.check_type = at[0], types[0]
 
     def _collect_defaults(self, names: list[str]) -> None:
         cls = self.cls
@@ -246,8 +306,14 @@ def RegisterName(name: str, value: Any) -> None:
             raise LabgobError(f"labgob: cannot register {cls.__qualname__}: it has "
                               f"__slots__ but no field annotations, so labgob cannot tell its fields; "
                               f"annotate them (Term: int) or make it a dataclass")
+        clash = _by_sig.get(info.sig)
+        if clash is not None:   # only names with parentheses can get here
+            raise LabgobError(f"labgob: {name!r} ({cls.__qualname__}) and {clash.name!r} "
+                              f"({clash.cls.__qualname__}) look alike on the wire; give one another name "
+                              f"with labgob.RegisterName('unique.name', cls)")
         _by_name[name] = info
         _by_class[cls] = info
+        _by_sig[info.sig] = info
     if info.fixed:
         _warn_hidden(info, info.wire + info.hidden)
 
@@ -312,7 +378,7 @@ class LabEncoder:
             new, old = _EXT_PAIRS_NEW, _EXT_PAIRS_OLD
         idx = self._types.get(cls)
         if idx is None:
-            payload = self._pack([info.name] + body)
+            payload = self._pack([info.sig] + body)
             # Indices are assigned after the fields are packed (post-order),
             # exactly as the decoder assigns them after unpacking.
             self._types.setdefault(cls, len(self._types))
@@ -375,7 +441,7 @@ class ListCache:
             # The item named a class for the first time; pack it again so that, like every
             # other blob, it refers to classes by index only (the names go in the head).
             for cls in sorted((c for c in types if types[c] >= known), key=types.__getitem__):
-                self._names.append(_info_for(cls).name)
+                self._names.append(_info_for(cls).sig)
             blob = self._enc._pack(item)
         return blob
 
@@ -434,10 +500,23 @@ class _DecodeState:
         self._seen: set[type] = set()
 
     def _unpack_payload(self, data: bytes) -> Any:
-        return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False, raw=False,
-                               use_list=True)
+        return msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
 
     def _ext(self, code: int, data: bytes) -> Any:
+        # The common case first: an instance of a dataclass (or annotated class).
+        if code == _EXT_OLD_CLASS or code == _EXT_NEW_CLASS:
+            v = msgpack.unpackb(data, ext_hook=self._ext, strict_map_key=False)
+            if type(v) is not list or not v:
+                raise LabgobError("labgob: corrupt class instance")
+            tag = v[0]
+            types = self._types
+            if code == _EXT_OLD_CLASS and type(tag) is int and 0 <= tag < len(types):
+                info = types[tag]
+            else:
+                info = self._class_of(code, tag)
+            if not info.fixed:
+                raise _shape_error(info)
+            return _build(info, v)
         if code == _EXT_BIGINT:
             return int.from_bytes(data, "big", signed=True)
         if code == _EXT_TUPLE:
@@ -447,25 +526,21 @@ class _DecodeState:
             return tuple(v)
         if code == _EXT_ITEM_LIST:
             return _decode_item_list(data)
-        if code in (_EXT_NEW_CLASS, _EXT_PAIRS_NEW, _EXT_OLD_CLASS, _EXT_PAIRS_OLD):
+        if code == _EXT_PAIRS_NEW or code == _EXT_PAIRS_OLD:
             v = self._unpack_payload(data)
             if type(v) is not list or not v:
                 raise LabgobError("labgob: corrupt class instance")
             info = self._class_of(code, v[0])
-            if info.fixed != (code in (_EXT_NEW_CLASS, _EXT_OLD_CLASS)):
-                raise LabgobError(f"labgob: {info.name} was sent in a different shape than it is "
-                                  f"registered here")
-            return _build(info, v)
+            if info.fixed:
+                raise _shape_error(info)
+            return _build_plain(info, v)
         raise LabgobError(f"labgob: unknown msgpack ext code {code}: data not written by labgob")
 
     def _class_of(self, code: int, tag: Any) -> _ClassInfo:
         if code in (_EXT_NEW_CLASS, _EXT_PAIRS_NEW):
-            if type(tag) is not str:
-                raise LabgobError("labgob: corrupt class name")
-            info = _by_name.get(tag)
+            info = _by_sig.get(tag) if type(tag) is str else None
             if info is None:
-                raise LabgobError(f"labgob: cannot decode unregistered class {tag!r}; "
-                                  f"call labgob.Register({tag.rsplit('.', 1)[-1]}) in the receiver too")
+                raise _unknown_class(tag)
             if info.cls not in self._seen:
                 self._seen.add(info.cls)
                 self._types.append(info)
@@ -475,38 +550,102 @@ class _DecodeState:
         return self._types[tag]
 
 
+def _unknown_class(tag: Any) -> LabgobError:
+    """Why a class tag matches no registered class: unregistered, or other fields."""
+    if type(tag) is not str:
+        return LabgobError("labgob: corrupt class name")
+    name, fields = tag, None
+    if tag.endswith(")") and "(" in tag:
+        name, _, rest = tag[:-1].rpartition("(")
+        fields = tuple(rest.split(",")) if rest else ()
+    info = _by_name.get(name)
+    if info is None:
+        return LabgobError(f"labgob: cannot decode unregistered class {name!r}; "
+                           f"call labgob.Register({name.rsplit('.', 1)[-1]}) in the receiver too")
+    here = ", ".join(info.wire)
+    if fields is None:
+        return LabgobError(f"labgob: the data names {name} without its fields, but {name} here declares "
+                           f"({here}): data not written by labgob for this class")
+    if not info.fixed:
+        return LabgobError(f"labgob: the data's {name} has declared fields ({', '.join(fields)}), but "
+                           f"{name} here is a plain class (no annotations); both sides must use the "
+                           f"same class")
+    missing = [f for f in info.wire if f not in fields]
+    extra = [f for f in fields if f not in info.wire]
+    if not missing and not extra:
+        what = "the same fields in another order"
+    else:
+        what = "; ".join(
+            [f"field {f} is not declared here" for f in extra]
+            + [f"field {f} is missing from the data" for f in missing])
+    return LabgobError(f"labgob: the data's {name} has fields ({', '.join(fields)}), but {name} here "
+                       f"declares ({here}): {what}; sender and receiver must use the same class")
+
+
+def _shape_error(info: _ClassInfo) -> LabgobError:
+    return LabgobError(f"labgob: {info.name} was sent in a different shape than it is registered "
+                       f"here (as a {'declared-field' if info.fixed else 'plain'} class)")
+
+
 def _build(info: _ClassInfo, v: list) -> Any:
-    """An instance of a registered class without running its __init__."""
-    cls = info.cls
-    obj = object.__new__(cls)
-    if info.fixed:
-        if len(v) - 1 != len(info.wire):
-            raise LabgobError(f"labgob: corrupt data: {info.name} needs {len(info.wire)} fields, "
-                              f"got {len(v) - 1}")
-        pairs = zip(info.wire, v[1:])
-    else:
-        if len(v) % 2 != 1 or not all(type(k) is str for k in v[1::2]):
-            raise LabgobError(f"labgob: corrupt data for {info.name}")
-        pairs = zip(v[1::2], v[2::2])
+    """An instance of a registered dataclass or annotated class, without running its __init__."""
+    if len(v) != info.nvalues:
+        raise LabgobError(f"labgob: corrupt data: {info.name} has {info.nvalues - 1} fields, "
+                          f"the data holds {len(v) - 1} values")
+    if info.check_at:
+        if type(v[info.check_at]) is not info.check_type:
+            _check_field_types(info, v)
+    elif info.check_types and tuple(map(type, info.check_values(v))) != info.check_types:
+        _check_field_types(info, v)
+    obj = object.__new__(info.cls)
     if info.has_dict:
-        d = obj.__dict__
-        d.update(pairs)
-        for n, dv in info.defaults.items():
-            if n not in d:
-                d[n] = _copy_default(dv)
-        for n, f in info.factories.items():
-            if n not in d:
-                d[n] = f()
+        obj.__dict__.update(zip(info.wire, v[1:]))
     else:
-        for n, x in pairs:
+        for n, x in zip(info.wire, v[1:]):
             object.__setattr__(obj, n, x)
-        for n, dv in info.defaults.items():
-            if n not in info.wire:
-                object.__setattr__(obj, n, _copy_default(dv))
-        for n, f in info.factories.items():
-            if n not in info.wire:
-                object.__setattr__(obj, n, f())
+    for n, dv, f in info.unsent:
+        object.__setattr__(obj, n, f() if f is not None else _copy_default(dv))
     return obj
+
+
+def _build_plain(info: _ClassInfo, v: list) -> Any:
+    """An instance of a registered plain class: its attributes are named in the data."""
+    if len(v) % 2 != 1:
+        raise LabgobError(f"labgob: corrupt data for {info.name}: a field name without a value")
+    keys = v[1::2]
+    if not all(type(k) is str and k[:1] != "_" for k in keys) or len(set(keys)) != len(keys):
+        _check_plain_keys(info, keys)
+    obj = object.__new__(info.cls)
+    obj.__dict__.update(zip(keys, v[2::2]))
+    return obj
+
+
+def _check_field_types(info: _ClassInfo, v: list) -> None:
+    """The slow path of _build's type check: allow an int for a float, else name the bad field."""
+    for name, want, x in zip(info.check_names, info.check_types, info.check_values(v)):
+        t = type(x)
+        if t is want or (want is float and t is int):
+            continue
+        raise LabgobError(f"labgob: {info.name}.{name} is declared {want.__name__}, but the data holds "
+                          f"{_a(t.__qualname__)} ({_short(x)}): the sender put {_a(t.__qualname__)} "
+                          f"where {_a(want.__name__)} belongs, or the two sides' classes differ")
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiouAEIOU" else f"a {noun}"
+
+
+def _check_plain_keys(info: _ClassInfo, keys: list) -> None:
+    seen: set[str] = set()
+    for k in keys:
+        if type(k) is not str:
+            raise LabgobError(f"labgob: corrupt data for {info.name}: field name {_short(k)} is not a str")
+        if k[:1] == "_":
+            raise LabgobError(f"labgob: corrupt data for {info.name}: field {k!r} starts with '_', "
+                              f"and labgob never sends such fields")
+        if k in seen:
+            raise LabgobError(f"labgob: corrupt data for {info.name}: field {k!r} appears twice")
+        seen.add(k)
 
 
 def _copy_default(v: Any) -> Any:
@@ -560,8 +699,9 @@ def check_default(into: Any) -> None:
 def _fill(into: Any, v: Any) -> None:
     """Copy a decoded value into an existing object (Go's Decode(&x))."""
     if type(v) is not type(into):
-        raise LabgobError(f"labgob: decoded a {type(v).__qualname__} but the target is a "
-                          f"{type(into).__qualname__}")
+        raise LabgobError(f"labgob: the data holds {_a(_kind(v))}, but Decode was given "
+                          f"{_a(_kind(into))} to fill; pass an object of the class that was encoded, "
+                          f"or use Decode()'s return value")
     if type(into) is list:
         into[:] = v
         return
@@ -578,6 +718,39 @@ def _fill(into: Any, v: Any) -> None:
             object.__setattr__(into, n, getattr(v, n))
     else:
         into.__dict__.update(v.__dict__)
+
+
+def _kind(v: Any) -> str:
+    """A value's class as the wire names it (its registered name), else its Python name."""
+    info = _by_class.get(type(v))
+    return info.name if info is not None else type(v).__qualname__
+
+
+def is_registered(cls: type) -> bool:
+    """Whether cls was registered with Register or RegisterName."""
+    return cls in _by_class
+
+
+def declared_fields(cls: type) -> tuple[str, ...]:
+    """The fields a registered dataclass or annotated class sends, in order (() otherwise)."""
+    info = _by_class.get(cls)
+    return info.wire if info is not None else ()
+
+
+def undeclared_fields(obj: Any) -> list[str]:
+    """Attributes of obj that its registered class does not declare, so labgob will not send them.
+
+    For a registered dataclass or annotated class only (a plain class sends every attribute);
+    names starting with "_" are left out, being never sent anyway. labrpc uses this to catch a
+    handler that fills a reply of another class, or misspells a field.
+    """
+    info = _by_class.get(type(obj))
+    if info is None or not info.fixed or not info.has_dict:
+        return []
+    d = obj.__dict__
+    if d.keys() <= info.field_set:
+        return []
+    return [k for k in d if k not in info.field_set and not k.startswith("_")]
 
 
 def NewEncoder(w: Any) -> LabEncoder:

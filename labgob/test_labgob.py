@@ -362,8 +362,12 @@ def TestDecodeIntoNonDefaultCountsEachField():
 
 
 def TestDecodeIntoWrongType():
-    with pytest.raises(labgob.LabgobError, match="target"):
+    # issue 13: bytes naming another registered class never fill the object given
+    with pytest.raises(labgob.LabgobError,
+                       match=r"data holds a test_labgob\.DD, but Decode was given a test_labgob\.T1"):
         labgob.loads(labgob.dumps(DD(1)), into=T1())
+    with pytest.raises(labgob.LabgobError, match="holds a test_labgob.DD.*given a test_labgob.T1"):
+        labgob.NewDecoder(labgob.dumps(DD(1))).Decode(T1())
 
 
 def TestRegisterNameClash():
@@ -487,6 +491,29 @@ def TestGrowingListCorruptHead():
 
 # ---- issue 13: bad input gets a named error, never a silent wrong result ---------------------
 
+Count = int   # an alias, as kvraft1's Tversion: the check sees through it
+
+
+@dataclasses.dataclass
+class Typed:
+    N: int = 0
+    S: str = ""
+    B: bytes = b""
+    Ok: bool = False
+    F: float = 0.0
+    C: Count = 0
+    Free: Any = None
+    L: list = dataclasses.field(default_factory=list)
+
+
+labgob.Register(Typed)
+
+
+def _ext(tag, *values, code=1):
+    """Bytes as another labgob (or an attacker) might send them: class tag, then field values."""
+    return msgpack.packb(msgpack.ExtType(code, msgpack.packb([tag, *values])))
+
+
 def TestRegisterRefusesInstancesAndBuiltins():
     with pytest.raises(labgob.LabgobError, match=r"Register takes a class: labgob\.Register\(Entry\), "
                        r"not labgob\.Register\(Entry\(\)\) \(an instance\)"):
@@ -507,3 +534,97 @@ def TestRegisterRefusesInstancesAndBuiltins():
     with pytest.raises(labgob.LabgobError, match="SlotsOnly: it has __slots__ but no field annotations"):
         labgob.Register(SlotsOnly)
     labgob.Register(Entry)   # a class is still fine, and idempotent
+
+
+def TestFieldsNamedOnceAndChecked():
+    data = labgob.dumps([Entry(1, "a"), Entry(2, "b")])
+    assert data.count(b"test_labgob.Entry(Term,Command)") == 1, "the signature travels once per stream"
+    assert labgob.loads(data) == [Entry(1, "a"), Entry(2, "b")]
+    name = "test_labgob.Entry"
+    cases = {
+        f"{name}(Term,Command,Index)": r"field Index is not declared here",
+        f"{name}(Term)": r"field Command is missing from the data",
+        f"{name}(Command,Term)": r"the same fields in another order",
+        f"{name}(Term,Cmd)": r"field Cmd is not declared here; field Command is missing",
+    }
+    for tag, why in cases.items():
+        with pytest.raises(labgob.LabgobError, match=r"the data's test_labgob\.Entry has fields .*, but "
+                           r"test_labgob\.Entry here declares \(Term, Command\): " + why):
+            labgob.loads(_ext(tag, 1, 2))
+    with pytest.raises(labgob.LabgobError, match=r"names test_labgob\.Entry without its fields"):
+        labgob.loads(_ext(name, 1, "x"))
+    with pytest.raises(labgob.LabgobError, match=r"Entry has 2 fields, the data holds 3 values"):
+        labgob.loads(_ext(f"{name}(Term,Command)", 1, "x", "extra"))
+    with pytest.raises(labgob.LabgobError, match=r"unregistered class 'nope\.Entry'.*Register\(Entry\)"):
+        labgob.loads(_ext("nope.Entry(Term,Command)", 1, 2))
+    # the index form of a later occurrence cannot smuggle another shape either
+    first = msgpack.ExtType(1, msgpack.packb([f"{name}(Term,Command)", 1, "a"]))
+    later = msgpack.ExtType(2, msgpack.packb([0, 1, "a", "extra"]))
+    with pytest.raises(labgob.LabgobError, match="2 fields, the data holds 3"):
+        labgob.loads(msgpack.packb([first, later]))
+
+
+def TestFieldTypesChecked():
+    good = Typed(N=1, S="s", B=b"b", Ok=True, F=2.5, C=3, Free={"any": ["thing"]}, L=[1])
+    assert labgob.loads(labgob.dumps(good)) == good
+    # a float field takes an int (PEP 484); 1.0 stays a float on the wire
+    assert type(labgob.loads(labgob.dumps(Typed(F=1))).F) is int
+    assert type(labgob.loads(labgob.dumps(Typed(F=1.0))).F) is float
+    assert labgob.loads(labgob.dumps(2**80)) == 2**80
+    assert labgob.loads(labgob.dumps(Typed(N=2**80))).N == 2**80
+    bad = {
+        "N": ("1", r"Typed\.N is declared int, but the data holds a str \('1'\): the sender put a str "
+                   r"where an int belongs"),
+        "S": (5, r"Typed\.S is declared str, but the data holds an int \(5\)"),
+        "B": ("b", r"Typed\.B is declared bytes, but the data holds a str"),
+        "Ok": (1, r"Typed\.Ok is declared bool, but the data holds an int \(1\)"),
+        "F": ("2.5", r"Typed\.F is declared float, but the data holds a str"),
+        "C": (None, r"Typed\.C is declared int, but the data holds a NoneType \(None\)"),
+        # bool is an int subclass in Python, but a bool in an int field is a bug (gob refuses it)
+        "N ": (True, r"Typed\.N is declared int, but the data holds a bool \(True\)"),
+        "F ": (False, r"Typed\.F is declared float, but the data holds a bool"),
+    }
+    for field, (value, message) in bad.items():
+        data = labgob.dumps([Entry(1, Typed(**{field.strip(): value}))])   # nested: checked too
+        with pytest.raises(labgob.LabgobError, match=message):
+            labgob.loads(data)
+        with pytest.raises(labgob.LabgobError, match=message):
+            labgob.NewDecoder(data).Decode()
+        with pytest.raises(labgob.LabgobError, match=message):
+            labgob.loads(labgob.dumps(Typed(**{field.strip(): value})), into=Typed())
+    # one checked field only (LogEntry's Term): its own fast path
+    with pytest.raises(labgob.LabgobError, match=r"Entry\.Term is declared int, but the data holds a float"):
+        labgob.loads(labgob.dumps(Entry(1.5, None)))
+
+
+def TestGrowingListChecksItems():
+    cache = labgob.ListCache()
+    w = io.BytesIO()
+    labgob.NewEncoder(w).EncodeGrowingList([Entry(0, None), Entry("1", "x")], cache)
+    with pytest.raises(labgob.LabgobError, match=r"Entry\.Term is declared int, but the data holds a str"):
+        labgob.NewDecoder(w.getvalue()).Decode()
+
+
+def TestPlainClassAttributesChecked():
+    assert vars(labgob.loads(_ext("test_labgob.Plain", "a", 1, "b", "x", code=5))) == {"a": 1, "b": "x"}
+    for keys, message in (((("a", 1), ("_x", 2)), r"field '_x' starts with '_'"),
+                          ((("a", 1), ("a", 2)), r"field 'a' appears twice"),
+                          (((3, 1),), r"field name 3 is not a str")):
+        with pytest.raises(labgob.LabgobError, match=r"corrupt data for test_labgob\.Plain: " + message):
+            labgob.loads(_ext("test_labgob.Plain", *[x for kv in keys for x in kv], code=5))
+    with pytest.raises(labgob.LabgobError, match=r"field name without a value"):
+        labgob.loads(_ext("test_labgob.Plain", "a", code=5))
+    with pytest.raises(labgob.LabgobError,
+                       match=r"Plain has declared fields \(a, b\), but .* is a plain class"):
+        labgob.loads(_ext("test_labgob.Plain(a,b)", 1, 2))
+
+
+def TestUndeclaredFields():
+    e = Entry(1, "x")
+    assert labgob.undeclared_fields(e) == []
+    e.Trem = 2
+    e._private = 3
+    assert labgob.undeclared_fields(e) == ["Trem"]
+    assert labgob.undeclared_fields(Plain()) == [], "a plain class sends every attribute"
+    assert labgob.declared_fields(Entry) == ("Term", "Command")
+    assert labgob.is_registered(Entry) and not labgob.is_registered(Unregistered)
