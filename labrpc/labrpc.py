@@ -26,6 +26,13 @@ it fills in.  The reply travels back through labgob into the caller's object,
 so no object is ever shared between peers.  Every class crossing the network
 must be registered with labgob.Register.
 
+Where Go's static types (or gob) would stop a wrong call, Call raises LabrpcError:
+args or reply of another class than the handler's parameters are annotated with
+(registered classes, Ref, int/str/bytes/bool/float/list/dict/tuple), a handler
+that sets a reply attribute the reply's class does not declare (the value would
+be lost: a reply of another class, or a typo), and args the server cannot
+decode.
+
 A primitive reply (Go's *int, *string) is passed as a labrpc.Ref:
 
     reply = labrpc.Ref(0)                    # Go: reply := 0; ... &reply
@@ -61,6 +68,7 @@ import os
 import random
 import secrets
 import threading
+import typing
 from typing import Any, Callable
 
 import labgob
@@ -83,6 +91,10 @@ SEED_ENV = "LABRPC_SEED"
 
 class LabrpcError(Exception):
     """Misuse of labrpc: unknown service/method, duplicate end, bad reply object."""
+
+
+class _CallError(LabrpcError):
+    """Found on the server's side of a Call, reported by the caller as "Call(Svc.Method): ..."."""
 
 
 @dataclasses.dataclass
@@ -165,15 +177,66 @@ def _serve(p: _Pending) -> Callable[[], None]:
     try:
         with srv._mu:
             srv._count += 1
-        args = labgob.loads(p.args)
+        try:
+            args = labgob.loads(p.args)
+        except labgob.LabgobError as exc:
+            raise _CallError(f"the server cannot decode the args: {exc}") from exc
         reply = p.reply
         p.method(args, reply)
+        if labgob.undeclared_fields(reply):
+            _check_reply_fields(reply)
         # A Ref travels as its bare value, as Go sends the int behind an *int.
         p.reply = labgob.dumps(reply.Value if type(reply) is Ref else reply)
     except BaseException as exc:  # reported to the caller; the worker carries on
         p.error = exc
     p.done = True
     return p.wake
+
+
+def _check_call_types(svcMeth: str, args: Any, reply: Any, args_t: type | None,
+                      reply_t: type | None) -> None:
+    """args and reply against the handler's annotations (called only when a type differs)."""
+    for what, v, want in (("reply", reply, reply_t), ("args", args, args_t)):
+        if want is None or _fits(v, want):
+            continue
+        got = type(v)
+        gotname, wantname = got.__qualname__, want.__qualname__
+        if gotname == wantname:   # same name, different modules
+            gotname, wantname = f"{got.__module__}.{gotname}", f"{want.__module__}.{wantname}"
+        if what == "reply":
+            fix = (f"pass Call {_a(wantname)}, or the handler's answer is lost" if want is not Ref
+                   else "pass Call a labrpc.Ref(zero value), as Go passes &reply")
+            raise LabrpcError(f"Call({svcMeth}): the reply is {_a(gotname)}, but the handler fills "
+                              f"{_a(wantname)}; {fix}")
+        raise LabrpcError(f"Call({svcMeth}): the args are {_a(gotname)}, but the handler takes "
+                          f"{_a(wantname)}; pass {_a(wantname)}")
+
+
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[:1] in "aeiouAEIOU" else f"a {noun}"
+
+
+def _fits(v: Any, want: type) -> bool:
+    """Whether v may stand for an annotation `want`: a subclass, an int for a float, not a bool."""
+    t = type(v)
+    if t is bool and want is not bool:
+        return False
+    return isinstance(v, want) or (want is float and t is int)
+
+
+def _check_reply_fields(reply: Any) -> None:
+    """A handler set attributes its reply's class does not declare: they would never arrive."""
+    cls = type(reply)
+    # Attributes a fresh reply already has (set by the class's own __init__) are not the handler's.
+    new = [n for n in labgob.undeclared_fields(reply)
+           if n not in labgob.undeclared_fields(labgob.zero_instance(cls))]
+    if not new:
+        return
+    fields = ", ".join(labgob.declared_fields(cls))
+    raise _CallError(
+        f"the handler set {', '.join('reply.' + n for n in new)}, which {cls.__qualname__} does not "
+        f"declare (its fields: {fields}), so the value would be lost; pass Call a reply of the class "
+        f"the handler fills (or declare the field in {cls.__qualname__})")
 
 
 class ClientEnd:
@@ -358,7 +421,10 @@ class Network:
                 fail_ms = rng.randrange(LONGDELAY if self._longDelays else FAIL_DELAY_MS)
                 p = None
             else:
-                method = server._lookup(svcMeth)   # raises LabrpcError for unknown names
+                method, args_t, reply_t = server._lookup(svcMeth)   # LabrpcError if unknown
+                if ((reply_t is not None and type(reply) is not reply_t)
+                        or (args_t is not None and type(args) is not args_t)):
+                    _check_call_types(svcMeth, args, reply, args_t, reply_t)
                 short_ms = drop_req = drop_reply = reorder_ms = 0
                 if not self._reliable:
                     short_ms = rng.randrange(SHORTDELAY)
@@ -399,6 +465,8 @@ class Network:
             if ok and not reorder_ms:
                 self._bytes += len(p.reply)
         if p.done and alive and p.error is not None:
+            if isinstance(p.error, _CallError):
+                raise LabrpcError(f"Call({svcMeth}): {p.error}") from p.error.__cause__
             raise LabrpcError(f"handler for {svcMeth} raised {p.error!r}") from p.error
         if not ok:
             return False
@@ -442,7 +510,8 @@ class Server:
         with self._mu:
             return self._count
 
-    def _lookup(self, svcMeth: str) -> Callable:
+    def _lookup(self, svcMeth: str) -> tuple[Callable, type | None, type | None]:
+        """The handler of "Svc.Method", and the args and reply classes it is annotated with."""
         m = self._methods.get(svcMeth)
         if m is not None:
             return m
@@ -452,10 +521,11 @@ class Server:
             if svc is None:
                 raise LabrpcError(f"labrpc: unknown service {serviceName!r} in {svcMeth!r}; "
                                   f"expecting one of {sorted(self._services)}")
-            m = svc.methods.get(methodName)
-            if m is None:
+            fn = svc.methods.get(methodName)
+            if fn is None:
                 raise LabrpcError(f"labrpc: unknown method {methodName!r} in {svcMeth!r}; "
                                   f"expecting one of {sorted(svc.methods)}")
+            m = (fn, *svc.types[methodName])
             self._methods[svcMeth] = m
             return m
 
@@ -471,15 +541,37 @@ class Service:
         self.rcvr = rcvr
         self.name = type(rcvr).__name__
         self.methods: dict[str, Callable] = {}
+        # The args and reply classes each handler is annotated with (None: not checked).
+        self.types: dict[str, tuple[type | None, type | None]] = {}
         for mname in dir(type(rcvr)):
             if not mname[:1].isupper():
                 continue
             m = getattr(rcvr, mname, None)
             if callable(m) and _takes_two_args(m):
                 self.methods[mname] = m
+                self.types[mname] = _handler_types(m)
 
     def __repr__(self) -> str:
         return f"Service({self.name}: {sorted(self.methods)})"
+
+
+_HANDLER_HINTS = (int, str, bytes, bool, float, list, dict, tuple)
+
+
+def _handler_types(m: Callable) -> tuple[type | None, type | None]:
+    """The (args, reply) annotations of a handler that Call can check: registered classes,
+    labrpc.Ref and built-in value types; None where there is none (or it cannot be read)."""
+    params = list(inspect.signature(m).parameters.values())
+    try:
+        hints = typing.get_type_hints(m)
+    except Exception:  # noqa: BLE001 - e.g. a forward reference to a local class
+        hints = {p.name: p.annotation for p in params if isinstance(p.annotation, type)}
+    out = []
+    for p in params:
+        h = hints.get(p.name)
+        ok = isinstance(h, type) and (h is Ref or h in _HANDLER_HINTS or labgob.is_registered(h))
+        out.append(h if ok else None)
+    return out[0], out[1]
 
 
 def _takes_two_args(m: Callable) -> bool:

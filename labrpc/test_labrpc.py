@@ -802,3 +802,119 @@ def TestSeedPrintedOnFailure(tmp_path):
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "networks made by this test: LABRPC_SEED=424242" in out.stdout, out.stdout
+
+
+# ---- issue 13: a wrong call is a named error, never a silently lost result ---------------------
+
+@dataclasses.dataclass
+class VoteReply:
+    Term: int = 0
+    VoteGranted: bool = False
+
+
+@dataclasses.dataclass
+class AppendReply:
+    Term: int = 0
+    Success: bool = False
+
+
+@dataclasses.dataclass
+class ReplyWithCache:
+    X: int = 0
+
+    def __post_init__(self):
+        self.cache = {}   # set by the class itself: not the handler's doing
+
+
+@dataclasses.dataclass
+class IntArgs:
+    N: int = 0
+
+
+labgob.Register(VoteReply)
+labgob.Register(AppendReply)
+labgob.Register(ReplyWithCache)
+labgob.Register(IntArgs)
+
+
+class Peer:
+    def Append(self, args: JunkArgs, reply: AppendReply) -> None:
+        reply.Term, reply.Success = 3, True
+
+    def Loose(self, args, reply):   # unannotated: Call cannot check the classes beforehand
+        reply.Term, reply.Success = 3, True
+
+    def Typo(self, args: JunkArgs, reply: AppendReply) -> None:
+        reply.Sucess = True
+
+    def Cached(self, args, reply: ReplyWithCache) -> None:
+        reply.X = 1
+
+    def Count(self, args: int, reply: Ref) -> None:
+        reply.Value = args + 1
+
+    def Half(self, args: float, reply: Ref) -> None:
+        reply.Value = args / 2
+
+    def Take(self, args: IntArgs, reply: Ref) -> None:
+        reply.Value = args.N
+
+
+def _peer_net():
+    rn = MakeNetwork()
+    rs = MakeServer()
+    rs.AddService(MakeService(Peer()))
+    rn.AddServer("s", rs)
+    e = rn.MakeEnd("e")
+    rn.Connect("e", "s")
+    rn.Enable("e", True)
+    return rn, e
+
+
+def TestReplyOfAnotherClassRaises():
+    rn, e = _peer_net()
+    try:
+        reply = AppendReply()
+        assert e.Call("Peer.Append", JunkArgs(), reply) and reply == AppendReply(3, True)
+        with pytest.raises(LabrpcError, match=r"Call\(Peer\.Append\): the reply is a VoteReply, but the "
+                           r"handler fills an AppendReply; pass Call an AppendReply"):
+            e.Call("Peer.Append", JunkArgs(), VoteReply())
+        with pytest.raises(LabrpcError, match=r"the reply is a Ref, but the handler fills an AppendReply"):
+            e.Call("Peer.Append", JunkArgs(), Ref(0))
+        with pytest.raises(LabrpcError, match=r"the reply is a JunkReply, but the handler fills a Ref; "
+                           r"pass Call a labrpc\.Ref"):
+            e.Call("Peer.Count", 1, JunkReply())
+        # unannotated: the handler's fields that the reply's class lacks are caught after it runs
+        with pytest.raises(LabrpcError, match=r"Call\(Peer\.Loose\): the handler set reply\.Success, which "
+                           r"VoteReply does not declare \(its fields: Term, VoteGranted\), so the value "
+                           r"would be lost"):
+            e.Call("Peer.Loose", JunkArgs(), VoteReply())
+        with pytest.raises(LabrpcError, match=r"set reply\.Term, reply\.Success, which Ref does not declare"):
+            e.Call("Peer.Loose", JunkArgs(), Ref(0))
+        with pytest.raises(LabrpcError, match=r"Call\(Peer\.Typo\): the handler set reply\.Sucess, which "
+                           r"AppendReply does not declare"):
+            e.Call("Peer.Typo", JunkArgs(), AppendReply())
+        reply = ReplyWithCache()
+        assert e.Call("Peer.Cached", None, reply) and reply.X == 1, "attributes of __init__ are fine"
+    finally:
+        rn.Cleanup()
+
+
+def TestArgsOfAnotherTypeRaise():
+    rn, e = _peer_net()
+    try:
+        with pytest.raises(LabrpcError, match=r"Call\(Peer\.Append\): the args are a JunkReply, but the "
+                           r"handler takes a JunkArgs; pass a JunkArgs"):
+            e.Call("Peer.Append", JunkReply(), AppendReply())
+        with pytest.raises(LabrpcError, match=r"the args are a str, but the handler takes an int"):
+            e.Call("Peer.Count", "1", Ref(0))
+        with pytest.raises(LabrpcError, match=r"the args are a bool, but the handler takes an int"):
+            e.Call("Peer.Count", True, Ref(0))
+        reply = Ref(0.0)
+        assert e.Call("Peer.Half", 3, reply) and reply.Value == 1.5, "an int stands for a float"
+        # args the server's labgob refuses (the caller put a str in an int field)
+        with pytest.raises(LabrpcError, match=r"Call\(Peer\.Take\): the server cannot decode the args: "
+                           r"labgob: test_labrpc\.IntArgs\.N is declared int, but the data holds a str"):
+            e.Call("Peer.Take", IntArgs("7"), Ref(0))
+    finally:
+        rn.Cleanup()
