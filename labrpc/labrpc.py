@@ -30,8 +30,10 @@ Where Go's static types (or gob) would stop a wrong call, Call raises LabrpcErro
 args or reply of another class than the handler's parameters are annotated with
 (registered classes, Ref, int/str/bytes/bool/float/list/dict/tuple), a handler
 that sets a reply attribute the reply's class does not declare (the value would
-be lost: a reply of another class, or a typo), and args the server cannot
-decode.
+be lost: a reply of another class, or a typo), args the server cannot decode, and
+a method that is not a handler (the message says why: a lower-case name, or other
+parameters than (self, args, reply)).  MakeService warns once per class about such
+methods when they look meant as handlers (a lower-case one taking (args, reply)).
 
 A primitive reply (Go's *int, *string) is passed as a labrpc.Ref:
 
@@ -67,6 +69,7 @@ import inspect
 import os
 import random
 import secrets
+import sys
 import threading
 import typing
 from typing import Any, Callable
@@ -523,8 +526,7 @@ class Server:
                                   f"expecting one of {sorted(self._services)}")
             fn = svc.methods.get(methodName)
             if fn is None:
-                raise LabrpcError(f"labrpc: unknown method {methodName!r} in {svcMeth!r}; "
-                                  f"expecting one of {sorted(svc.methods)}")
+                raise LabrpcError(svc._unknown(methodName, svcMeth))
             m = (fn, *svc.types[methodName])
             self._methods[svcMeth] = m
             return m
@@ -550,9 +552,22 @@ class Service:
             if callable(m) and _takes_two_args(m):
                 self.methods[mname] = m
                 self.types[mname] = _handler_types(m)
+        _warn_lookalikes(self)
 
     def __repr__(self) -> str:
         return f"Service({self.name}: {sorted(self.methods)})"
+
+    def _unknown(self, methodName: str, svcMeth: str) -> str:
+        """Why Call(svcMeth) finds no handler: a method that is not one, or no such method."""
+        cls = type(self.rcvr)
+        near = [n for n in dir(cls) if n.lower() == methodName.lower() and not n.startswith("_")]
+        for n in sorted(near, key=lambda n: n != methodName):   # the exact name first
+            why = _not_a_handler(cls, n)
+            if why:
+                found = "" if n == methodName else f"no method {methodName!r} in {svcMeth!r}: "
+                return f"labrpc: {found}{self.name}.{n} is not an RPC handler: {why}"
+        return (f"labrpc: unknown method {methodName!r} in {svcMeth!r}; "
+                f"expecting one of {sorted(self.methods)}")
 
 
 _HANDLER_HINTS = (int, str, bytes, bool, float, list, dict, tuple)
@@ -572,6 +587,72 @@ def _handler_types(m: Callable) -> tuple[type | None, type | None]:
         ok = isinstance(h, type) and (h is Ref or h in _HANDLER_HINTS or labgob.is_registered(h))
         out.append(h if ok else None)
     return out[0], out[1]
+
+
+def _not_a_handler(cls: type, name: str) -> str:
+    """Why cls's attribute `name` is not an RPC handler ("" if it is one)."""
+    attr = inspect.getattr_static(cls, name, None)
+    bound_drops = 1   # a method's self (or a classmethod's cls) is not passed by Call
+    if isinstance(attr, staticmethod):
+        attr, bound_drops = attr.__func__, 0
+    elif isinstance(attr, classmethod):
+        attr = attr.__func__
+    if not callable(attr):
+        return "it is not a method"
+    try:
+        params = list(inspect.signature(attr).parameters.values())
+    except (TypeError, ValueError):
+        return "its parameters cannot be read"
+    if not name[:1].isupper():
+        return (f"its name must start with an upper-case letter, as in Go "
+                f"(rename {name} to {name[:1].upper()}{name[1:]})")
+    plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    passed = params[bound_drops:]
+    if len(passed) == 2 and all(p.kind in plain for p in passed):
+        return ""
+    shown = ", ".join(str(p.replace(annotation=inspect.Parameter.empty)) for p in params)
+    return f"it takes ({shown}), but an RPC handler takes exactly (self, args, reply)"
+
+
+_warned_mu = threading.Lock()
+_warned: set[type] = set()
+
+
+def _warn_lookalikes(svc: Service) -> None:
+    """Go's MakeService complains about bad handler methods: warn, once per class, about
+    methods meant as handlers (they have a parameter named reply, or one annotated with a
+    ...Reply class) that Call will not find."""
+    cls = type(svc.rcvr)
+    with _warned_mu:
+        if cls in _warned:
+            return
+        _warned.add(cls)
+    for name in dir(cls):
+        if name.startswith("_") or name in svc.methods:
+            continue
+        attr = inspect.getattr_static(cls, name, None)
+        if not inspect.isfunction(attr) or not _meant_as_handler(attr):
+            continue
+        why = _not_a_handler(cls, name)
+        if why:
+            print(f"labrpc warning: {svc.name}.{name} is not an RPC handler: {why}; "
+                  f"Call({svc.name}.{name[:1].upper()}{name[1:]}) will fail", file=sys.stderr)
+
+
+def _meant_as_handler(fn: Callable) -> bool:
+    """A lower-case method taking (args, reply), or an upper-case one with a reply parameter."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())[1:]   # after self
+    except (TypeError, ValueError):
+        return False
+    if fn.__name__[:1].isupper():
+        return any(map(_is_reply_param, params))
+    return len(params) == 2 and _is_reply_param(params[1])
+
+
+def _is_reply_param(p: inspect.Parameter) -> bool:
+    ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+    return p.name == "reply" or ann.endswith("Reply")
 
 
 def _takes_two_args(m: Callable) -> bool:

@@ -859,6 +859,14 @@ class Peer:
     def Take(self, args: IntArgs, reply: Ref) -> None:
         reply.Value = args.N
 
+    def appendEntries(self, args, reply):   # lower-case: not a handler, as in Go
+        pass
+
+    def Vote(self, args):   # one parameter: not a handler
+        pass
+
+    Limit = 5
+
 
 def _peer_net():
     rn = MakeNetwork()
@@ -916,5 +924,35 @@ def TestArgsOfAnotherTypeRaise():
         with pytest.raises(LabrpcError, match=r"Call\(Peer\.Take\): the server cannot decode the args: "
                            r"labgob: test_labrpc\.IntArgs\.N is declared int, but the data holds a str"):
             e.Call("Peer.Take", IntArgs("7"), Ref(0))
+    finally:
+        rn.Cleanup()
+
+
+def TestNotAHandlerSaysWhy(capsys):
+    class Fresh(Peer):   # a class of its own, so its MakeService warning is printed in this test
+        pass
+
+    MakeService(Fresh())
+    MakeService(Fresh())
+    err = capsys.readouterr().err
+    assert err.count("labrpc warning: Fresh.appendEntries is not an RPC handler: its name must start "
+                     "with an upper-case letter, as in Go (rename appendEntries to AppendEntries)") == 1, err
+    assert "Vote" not in err and "Limit" not in err, "only methods meant as handlers are warned about"
+    rn, e = _peer_net()
+    try:
+        with pytest.raises(LabrpcError, match=r"labrpc: no method 'AppendEntries' in 'Peer\.AppendEntries': "
+                           r"Peer\.appendEntries is not an RPC handler: its name must start with an "
+                           r"upper-case letter, as in Go"):
+            e.Call("Peer.AppendEntries", 1, Ref(0))
+        with pytest.raises(LabrpcError, match=r"labrpc: Peer\.appendEntries is not an RPC handler: its name"):
+            e.Call("Peer.appendEntries", 1, Ref(0))
+        with pytest.raises(LabrpcError, match=r"labrpc: Peer\.Vote is not an RPC handler: it takes "
+                           r"\(self, args\), but an RPC handler takes exactly \(self, args, reply\)"):
+            e.Call("Peer.Vote", 1, Ref(0))
+        with pytest.raises(LabrpcError,
+                           match=r"labrpc: Peer\.Limit is not an RPC handler: it is not a method"):
+            e.Call("Peer.Limit", 1, Ref(0))
+        with pytest.raises(LabrpcError, match=r"unknown method 'Nope' in 'Peer\.Nope'; expecting one of"):
+            e.Call("Peer.Nope", 1, Ref(0))
     finally:
         rn.Cleanup()
