@@ -9,7 +9,7 @@
 
 from labrpc.affinity import pin_to_one_core
 
-pytest_plugins = ["tester.pytest_plugin"]
+pytest_plugins = ["tester.pytest_plugin", "tester.noise"]
 
 
 def pytest_configure(config):
