@@ -77,6 +77,8 @@ def replay_line(item: Any) -> str:
     noise = sys.modules.get("tester.noise")
     if noise is not None and noise.installed() and noise.seed() is not None:
         env.append(f"{noise.SEED_ENV}={noise.seed()}")
+        if noise.max_ms() != noise.DEFAULT_MAX_MS:
+            env.append(f"{noise.MAX_MS_ENV}={noise.max_ms():g}")
     # pytest-repeat's "[3-10]" names a repetition, not a test: the replay runs the test once.
     nodeid = re.sub(r"\[\d+-\d+\]$", "", item.nodeid)
     return " ".join(env + ["python", "-m", "pytest", shlex.quote(nodeid)])

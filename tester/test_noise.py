@@ -63,7 +63,9 @@ def _seed_with_long_draw(n: int, u_min: float = 0.8) -> int:
 
 
 @pytest.fixture
-def fresh_noise():
+def fresh_noise(monkeypatch):
+    # Every hand-off draws a delay here, so that each point's test sees one.
+    monkeypatch.setattr(noise, "HANDOFF_FRACTION", 1.0)
     was_on, was_max = noise.installed(), noise.max_ms()
     noise.uninstall()
     yield noise
@@ -223,3 +225,14 @@ def TestSeedReportedOnFailure(tmp_path):
     out = _run_pytest(tmp_path, KUBEKV_NOISE="0")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "KUBEKV_NOISE_SEED" not in out.stdout, out.stdout
+
+
+def TestHandOffsDrawADelayOnlySometimes(fresh_noise, monkeypatch):
+    """A thread's start always draws; a Chan operation only a HANDOFF_FRACTION of the time."""
+    monkeypatch.setattr(noise, "HANDOFF_FRACTION", 0.25)
+    fresh_noise.install(max_ms=0.001, seed=3)
+    ch = Chan(1000)
+    for i in range(400):
+        lab["send"](ch, i)
+    drawn = fresh_noise.counts()[noise.SEND]
+    assert 40 < drawn < 160, drawn  # 100 expected; bounds are > 5 standard deviations wide
