@@ -56,7 +56,7 @@ SKEW = 3
 # A thread's start always draws a delay; a send, receive, wake-up or select only this often.
 # They lie one after another on every request's path (TestSpeed4B: 1000 Puts in a row), where a
 # delay at each cost 40% more time; a race needs only one late hand-off.
-HANDOFF_FRACTION = 0.25
+HANDOFF_FRACTION = 0.1
 
 # Packages that hold lab code, and the modules in them that belong to the harness.
 LAB_PACKAGES = ("raft1", "rsm", "kvraft1", "shardkv1", "tests.mutants")
