@@ -26,14 +26,21 @@ trying the calls after it. Why that loses nothing: any linearization that puts s
 an operation R later can move R to this point (R has been called, every operation
 that returned before R's call is already linearized, and R changes no state), so if
 the branch taking R now failed, so do the branches that postpone it.
+
+Bad input raises ModelError before the search starts: the element, the field, what
+it is and what it should be. A model function that raises is reported as a
+ModelError naming the function, the operation and the state, with the original
+exception as its __cause__.
 """
 
 from __future__ import annotations
 
 import collections
 import gc
+import math
+import reprlib
 import time
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from .model import (CallEvent, CheckResult, Event, Model, ModelError, Operation,
                     ReturnEvent)
@@ -43,7 +50,6 @@ from .model import (CallEvent, CheckResult, Event, Model, ModelError, Operation,
 # slice is well under a millisecond (measured: at most 19 ms on a loaded machine),
 # and the clock stays out of the hot loop.
 CHECK_EVERY_STEPS = 256
-
 
 class _Entry(NamedTuple):
     """A call or return of one partition, as kept in LinearizationInfo."""
@@ -118,17 +124,212 @@ def _operations_of(entries: List[_Entry]) -> dict:
 
 
 # ---------------------------------------------------------------------------
+# Checking the input, up front (so that the search itself checks nothing)
+
+
+def _short(value: Any) -> str:
+    """A repr short enough for an error message."""
+    return _REPR.repr(value)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+
+
+def _as_list(history: Any, kind: str) -> list:
+    if isinstance(history, (str, bytes, dict, Operation, Event)) or not isinstance(history, Iterable):
+        raise ModelError(f"the history must be a list of porcupine.{kind}, got {type(history).__name__} "
+                         f"{_short(history)}")
+    return list(history)
+
+
+def _check_client_id(where: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ModelError(f"{where}: ClientId is {_short(value)}; expected an int (a zero-based "
+                         "client number)")
+
+
+def _check_time(where: str, field: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ModelError(f"{where}: {field} is {_short(value)}; expected a timestamp, an int "
+                         "(e.g. time.monotonic_ns()) or a float")
+
+
+def _check_operation(where: str, op: Any) -> None:
+    """Raise the ModelError that says what is wrong with op, if anything."""
+    if not isinstance(op, Operation):
+        hint = " (that is an Event: check it with CheckEvents)" if isinstance(op, Event) else ""
+        raise ModelError(f"{where} is {_short(op)}, not a porcupine.Operation{hint}")
+    _check_client_id(where, op.ClientId)
+    _check_time(where, "Call", op.Call)
+    _check_time(where, "Return", op.Return)
+    if op.Return < op.Call:
+        raise ModelError(f"{where} ({_short(op)}) returns at {op.Return}, before its call at "
+                         f"{op.Call}: Return must be >= Call")
+
+
+def _check_operations(ops: list, where: Callable[[int], str]) -> None:
+    for i, op in enumerate(ops):
+        # The common case in one test; anything else gets the detailed look.
+        if (type(op) is not Operation or type(op.ClientId) is not int or type(op.Call) is not int
+                or type(op.Return) is not int or op.Return < op.Call):
+            _check_operation(where(i), op)
+
+
+def _check_event(where: str, ev: Any) -> None:
+    """Raise the ModelError that says what is wrong with ev, if anything."""
+    if not isinstance(ev, Event):
+        hint = " (that is an Operation: check it with CheckOperations)" if isinstance(ev, Operation) else ""
+        raise ModelError(f"{where} is {_short(ev)}, not a porcupine.Event{hint}")
+    if ev.Kind is not CallEvent and ev.Kind is not ReturnEvent:
+        raise ModelError(f"{where}: Kind is {_short(ev.Kind)}; expected porcupine.CallEvent or "
+                         "porcupine.ReturnEvent")
+    _check_client_id(where, ev.ClientId)
+    try:
+        hash(ev.Id)
+    except TypeError:
+        raise ModelError(f"{where}: Id is {_short(ev.Id)}, which is not hashable; expected a value "
+                         "such as an int or a str, shared by a call and its return") from None
+
+
+def _check_events(events: list, where: Callable[[int], str], whole: str = "the history") -> None:
+    """Every event well-formed, every Id called once and returned once, after its call."""
+    open_ids: set = set()
+    done_ids: set = set()
+    for i, ev in enumerate(events):
+        if (type(ev) is not Event or type(ev.ClientId) is not int
+                or (ev.Kind is not CallEvent and ev.Kind is not ReturnEvent)):
+            _check_event(where(i), ev)
+        try:
+            if ev.Kind is CallEvent:
+                if ev.Id in open_ids or ev.Id in done_ids:
+                    raise ModelError(f"{where(i)}: duplicate call id {ev.Id!r}; every operation "
+                                     "needs its own Id, shared by its call and its return only")
+                open_ids.add(ev.Id)
+            else:
+                if ev.Id not in open_ids:
+                    what = "a second return for" if ev.Id in done_ids else "a return without a call for"
+                    raise ModelError(f"{where(i)}: {what} id {ev.Id!r}")
+                open_ids.remove(ev.Id)
+                done_ids.add(ev.Id)
+        except ModelError:
+            raise
+        except TypeError:  # an unhashable Id
+            _check_event(where(i), ev)
+            raise
+    if open_ids:
+        raise ModelError(f"{whole} has calls without a return, ids {sorted(map(repr, open_ids))[:10]}: "
+                         "give every call a ReturnEvent (for an operation whose outcome is unknown, "
+                         "return an output the model accepts either way)")
+
+
+def _check_model(model: Any) -> Model:
+    if not isinstance(model, Model):
+        hint = " (call .ToModel() first)" if hasattr(model, "ToModel") else ""
+        raise ModelError(f"expected a porcupine.Model, got {type(model).__name__}{hint}")
+    # Checked again here, not only by Model(): its fields may have been set since.
+    for name in ("Init", "Step"):
+        if not callable(getattr(model, name)):
+            raise ModelError(f"porcupine.Model.{name} must be a function, got {getattr(model, name)!r}")
+    for name in ("Partition", "PartitionEvent", "Equal", "Hash", "ReadOnly"):
+        value = getattr(model, name)
+        if value is not None and not callable(value):
+            raise ModelError(f"porcupine.Model.{name} must be a function or None, got {value!r}")
+    return model
+
+
+def _check_timeout(timeout_s: Any) -> None:
+    if (isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float))
+            or math.isnan(timeout_s) or timeout_s < 0):
+        raise ModelError(f"timeout must be a number of seconds >= 0 (0 = none), got {timeout_s!r}")
+
+
+_CONTRACTS = {
+    "Init": "Init() must return the initial state",
+    "Step": "Step(state, input, output) must return (ok, new_state) for every operation of the "
+            "history, from any state",
+    "ReadOnly": "ReadOnly(input, output) must return a bool for every operation of the history",
+    "Hash": "Hash(state) must return an int for every state Step returns",
+    "Equal": "Equal(a, b) must return a bool for any two states Step returns",
+    "Partition": "Partition(history) must return a list of lists of the history's operations",
+    "PartitionEvent": "PartitionEvent(history) must return a list of lists of the history's events",
+}
+
+
+def _model_failed(function: str, exc: BaseException, where: str) -> ModelError:
+    """The error for a model function that raised: which function, on what, and the contract."""
+    return ModelError(f"Model.{function} raised {type(exc).__name__}: {exc} {where}; "
+                      f"{_CONTRACTS[function]}")
+
+
+def _partitions(model: Model, function: str, history: list, kind: type) -> List[list]:
+    """model.Partition(history) (or PartitionEvent), checked to be a list of lists."""
+    split = getattr(model, function)
+    if split is None:
+        return [history]
+    try:
+        parts = split(history)
+    except Exception as exc:
+        raise _model_failed(function, exc, f"on the history ({len(history)} elements)") from exc
+    try:
+        parts = [list(p) for p in parts]
+    except TypeError:
+        raise ModelError(f"Model.{function} must return a list of lists of porcupine.{kind.__name__}, "
+                         f"got {_short(parts)}") from None
+    return parts
+
+
+def _element_name(history: list, x: Any, unit: str, otherwise: str) -> str:
+    """How an error message names x: by its index in the caller's history (a scan by
+    identity: this is only for errors), else (made up by a partition function) otherwise."""
+    for i, y in enumerate(history):
+        if y is x:
+            return f"{unit} {i}"
+    return otherwise
+
+
+# ---------------------------------------------------------------------------
 # Turning histories into entries
 
 
-def _make_entries(history: Sequence[Operation]) -> List[_Entry]:
+class _Partition(NamedTuple):
+    """A partition's entries, and what error messages need to name its operations."""
+
+    entries: List[_Entry]
+    calls: list      # per operation id, its Operation or its call Event
+    history: list    # the caller's history
+    k: int           # which partition
+
+    def name(self, op: int) -> str:
+        x = self.calls[op]
+        if isinstance(x, Operation):
+            return _element_name(self.history, x, "operation",
+                                 f"Model.Partition's element {op} of partition {self.k}")
+        return "the operation called at " + _element_name(
+            self.history, x, "event", f"Model.PartitionEvent's event with Id {x.Id!r} in partition {self.k}")
+
+    def where(self, node: int) -> str:
+        """The operation whose call is at a search node (entries[node - 1]), with its
+        input and output."""
+        call = self.entries[node - 1]
+        out = next(e.value for e in self.entries if e.is_return and e.id == call.id)
+        return f"{self.name(call.id)} (input {_short(call.value)}, output {_short(out)})"
+
+
+def _operation_partitions(model: Model, history: Sequence[Operation]) -> List[_Partition]:
+    ops = _as_list(history, "Operation")
+    _check_operations(ops, lambda i: f"operation {i}")
+    result = []
+    for k, part in enumerate(_partitions(model, "Partition", ops, Operation)):
+        _check_operations(part, lambda j: _element_name(ops, part[j], "operation", f"element {j}")
+                          + f" in Model.Partition's partition {k}")
+        result.append(_Partition(_make_entries(part), part, ops, k))
+    return result
+
+
+def _make_entries(history: List[Operation]) -> List[_Entry]:
     entries = []
     for i, op in enumerate(history):
-        if not isinstance(op, Operation):
-            raise ModelError(f"history element {i} is {op!r}, not a porcupine.Operation")
-        if op.Return < op.Call:
-            raise ModelError(
-                f"operation {i} ({op!r}) returns at {op.Return}, before its call at {op.Call}")
         entries.append(_Entry(False, op.Input, i, op.Call, op.ClientId, op.Metadata))
         entries.append(_Entry(True, op.Output, i, op.Return, op.ClientId, op.Metadata))
     # Equal timestamps: calls first, since [Call, Return] is a closed interval.
@@ -136,46 +337,33 @@ def _make_entries(history: Sequence[Operation]) -> List[_Entry]:
     return entries
 
 
-def _validate_events(history: Sequence[Event]) -> None:
-    open_ids = set()
-    done_ids = set()
-    for i, ev in enumerate(history):
-        if not isinstance(ev, Event):
-            raise ModelError(f"history element {i} is {ev!r}, not a porcupine.Event")
-        if ev.Kind is CallEvent:
-            if ev.Id in open_ids or ev.Id in done_ids:
-                raise ModelError(f"event {i}: duplicate call id {ev.Id!r}; every operation "
-                                 "needs its own Id, shared by its call and its return only")
-            open_ids.add(ev.Id)
-        elif ev.Kind is ReturnEvent:
-            if ev.Id not in open_ids:
-                what = "a second return for" if ev.Id in done_ids else "a return without a call for"
-                raise ModelError(f"event {i}: {what} id {ev.Id!r}")
-            open_ids.remove(ev.Id)
-            done_ids.add(ev.Id)
-        else:
-            raise ModelError(f"event {i}: Kind must be CallEvent or ReturnEvent, got {ev.Kind!r}")
-    if open_ids:
-        raise ModelError(f"calls without a return, ids {sorted(map(repr, open_ids))[:10]}: give "
-                         "every call a ReturnEvent (for an operation whose outcome is unknown, "
-                         "return an output the model accepts either way)")
-
-
-def _event_entries(history: Sequence[Event]) -> List[_Entry]:
-    renumbered = {}
-    entries = []
-    for i, ev in enumerate(history):
-        rid = renumbered.setdefault(ev.Id, len(renumbered))
-        # The position stands in for time: only the order of events matters.
-        entries.append(_Entry(ev.Kind is ReturnEvent, ev.Value, rid, i, ev.ClientId, ev.Metadata))
-    return entries
+def _event_partitions(model: Model, history: Sequence[Event]) -> List[_Partition]:
+    events = _as_list(history, "Event")
+    _check_events(events, lambda i: f"event {i}")
+    result = []
+    for k, part in enumerate(_partitions(model, "PartitionEvent", events, Event)):
+        # Again for the partition: it must keep each call with its return.
+        _check_events(part, lambda j: _element_name(events, part[j], "event", f"element {j}")
+                      + f" in Model.PartitionEvent's partition {k}",
+            f"Model.PartitionEvent's partition {k} (it must keep each call with its return)")
+        entries = []
+        calls = []
+        renumbered: dict = {}
+        for j, ev in enumerate(part):
+            rid = renumbered.setdefault(ev.Id, len(renumbered))
+            if rid == len(calls):
+                calls.append(ev)
+            # The position stands in for time: only the order of events matters.
+            entries.append(_Entry(ev.Kind is ReturnEvent, ev.Value, rid, j, ev.ClientId, ev.Metadata))
+        result.append(_Partition(entries, calls, events, k))
+    return result
 
 
 # ---------------------------------------------------------------------------
 # The search over one partition
 
 
-def _check_single(model: Model, entries: List[_Entry], compute_partial: bool, longest: list,
+def _check_single(model: Model, part: _Partition, compute_partial: bool, longest: list,
                   prune: bool = True):
     """Generator searching one partition; yields every CHECK_EVERY_STEPS steps so the
     caller can interleave partitions and watch the clock; returns True or False.
@@ -184,20 +372,20 @@ def _check_single(model: Model, entries: List[_Entry], compute_partial: bool, lo
     operation i (lists shared between operations), also when the caller gives up.
     prune: use model.ReadOnly, if given (see the module docstring).
     """
-    read_only = model.ReadOnly if prune else None
     if model.Equal is None and model.Hash is None:
         try:
-            return (yield from _search(model, entries, compute_partial, True, longest, read_only))
+            return (yield from _search(model, part, compute_partial, True, longest, prune))
         except _UnhashableState:
             longest[:] = [None] * len(longest)
-    return (yield from _search(model, entries, compute_partial, False, longest, read_only))
+    return (yield from _search(model, part, compute_partial, False, longest, prune))
 
 
-def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set: bool,
-            longest: list, read_only: Optional[Callable[[Any, Any], bool]]):
+def _search(model: Model, part: _Partition, compute_partial: bool, use_set: bool,
+            longest: list, prune: bool):
     """The search proper (see _check_single). use_set: cache (linearized, state) pairs in
     a set, for hashable states compared with ==; otherwise buckets of states per
     (linearized[, Hash(state)]) compared with Equal."""
+    entries = part.entries
     n = len(entries) // 2
     # Node 0 is the head sentinel, nodes 1..2n the entries, node 2n+1 the tail.
     size = 2 * n + 2
@@ -221,19 +409,25 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
             inputs[pos] = e.value
             outputs[pos] = outputs[r]
     bits = [1 << i for i in op_id]
+
     # fixed[call node]: a read-only operation, taken as soon as it is legal.
     fixed = [False] * size
+    read_only = model.ReadOnly if prune else None
     if read_only is not None:
         for pos in range(1, size - 1):
             if match[pos]:
-                fixed[pos] = bool(read_only(inputs[pos], outputs[pos]))
-
+                try:
+                    fixed[pos] = bool(read_only(inputs[pos], outputs[pos]))
+                except Exception as exc:
+                    raise _model_failed("ReadOnly", exc, f"for {part.where(pos)}") from exc
     step = model.Step
     equal = model.Equal or _eq
     hasher = model.Hash
     cache_set: set = set()
+    cache_add = cache_set.add
     cache_buckets: dict = {}
     calls: list = []          # stack of (call node, state before it, linearized before it)
+    push = calls.append
     # Longest prefixes (verbose mode). Go records the whole stack at every backtrack, for
     # each operation on it: O(depth) a time. Here a record costs O(1): the stack is also a
     # persistent list of cells (id, parent), a record is the top cell, and it is kept
@@ -245,7 +439,10 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
     top_cell = None
     pushed_since_pop = False
 
-    state = model.Init()
+    try:
+        state = model.Init()
+    except Exception as exc:
+        raise _model_failed("Init", exc, "(called with no arguments)") from exc
     linearized = 0
     entry = nxt[head]
     ticks = CHECK_EVERY_STEPS
@@ -254,47 +451,58 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
     while entry != tail:
         ret = match[entry]
         if ret:
-            result = step(state, inputs[entry], outputs[entry])
             try:
-                ok, new_state = result
-            except (TypeError, ValueError):
-                raise ModelError(f"Model.Step must return a pair (ok, new_state), got {result!r}") from None
+                ok, new_state = step(state, inputs[entry], outputs[entry])
+            except Exception:
+                # Step raised, or did not return a pair: _step tells which.
+                ok, new_state = _step(step, part, entry, state, inputs[entry], outputs[entry])
             if ok is True:
-                if fixed[entry] and new_state is not state and not equal(new_state, state):
+                if fixed[entry] and new_state is not state and not _equal(equal, new_state, state):
                     raise ModelError(
-                        f"Model.ReadOnly says {inputs[entry]!r} -> {outputs[entry]!r} leaves the state "
-                        f"unchanged, but Step took {state!r} to {new_state!r}: fix ReadOnly or Step")
+                        f"Model.ReadOnly says {part.where(entry)} leaves the state unchanged, but Step "
+                        f"took {_short(state)} to {_short(new_state)}: fix ReadOnly or Step")
                 new_lin = linearized | bits[entry]
                 if use_set:
                     key = (new_lin, new_state)
                     try:
-                        seen = key in cache_set
+                        if key in cache_set:
+                            # A read-only op whose configuration failed before: so do the later calls.
+                            entry = ret if fixed[entry] else nxt[entry]
+                            continue
                     except TypeError:
                         raise _UnhashableState() from None
-                    if not seen:
-                        cache_set.add(key)
+                    cache_add(key)
                 else:
-                    key = new_lin if hasher is None else (new_lin, hasher(new_state))
+                    if hasher is None:
+                        key = new_lin
+                    else:
+                        try:
+                            key = (new_lin, hasher(new_state))
+                        except Exception as exc:
+                            raise _model_failed("Hash", exc, f"on the state after {part.where(entry)}: "
+                                                f"{_short(new_state)}") from exc
                     bucket = cache_buckets.get(key)
                     if bucket is None:
                         cache_buckets[key] = [new_state]
-                        seen = False
                     else:
                         seen = False
-                        for old in bucket:
-                            if equal(old, new_state):
-                                seen = True
-                                break
-                        if not seen:
-                            bucket.append(new_state)
-                if seen:
-                    # A read-only op whose configuration failed before: so do the later calls.
-                    entry = ret if fixed[entry] else nxt[entry]
-                    continue
-                calls.append((entry, state, linearized))
+                        try:
+                            for old in bucket:
+                                if equal(old, new_state):
+                                    seen = True
+                                    break
+                        except Exception as exc:
+                            raise _model_failed("Equal", exc, f"on the state after {part.where(entry)}: "
+                                                f"{_short(new_state)}") from exc
+                        if seen:
+                            entry = ret if fixed[entry] else nxt[entry]
+                            continue
+                        bucket.append(new_state)
+                push((entry, state, linearized))
                 if compute_partial:
                     top_cell = (op_id[entry], top_cell)
                     pending.append(None)
+                    pushed_since_pop = True
                 state = new_state
                 linearized = new_lin
                 # Lift the call and its return out of the list.
@@ -305,12 +513,13 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
                 nxt[p] = q
                 prv[q] = p
                 entry = nxt[head]
-                pushed_since_pop = True
             elif ok is False:
                 entry = nxt[entry]
                 continue
             else:
-                raise ModelError(f"Model.Step must return (ok, new_state) with ok a bool, got {result!r}")
+                raise ModelError(f"Model.Step must return (ok, new_state) with ok a bool, got "
+                                 f"{_short((ok, new_state))} for {part.where(entry)} in state "
+                                 f"{_short(state)}")
         else:
             if not calls:
                 _finish_partials(calls, pending, op_id, longest, best_len)
@@ -332,7 +541,7 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
                         if below is None or rec[0] > below[0]:
                             pending[-1] = rec
                 top_cell = top_cell[1]
-            pushed_since_pop = False
+                pushed_since_pop = False
             entry, state, linearized = calls.pop()
             ret = match[entry]
             # Unlift: put the return back, then the call (reverse order of lifting).
@@ -356,6 +565,29 @@ def _search(model: Model, entries: List[_Entry], compute_partial: bool, use_set:
     seq = [op_id[c[0]] for c in calls]
     longest[:] = [seq] * n
     return True
+
+
+def _step(step: Callable[[Any, Any, Any], Any], part: _Partition, node: int, state: Any,
+          inp: Any, out: Any) -> Tuple[Any, Any]:
+    """step(state, inp, out) checked to be a pair; a ModelError naming the operation if it
+    is not, or if Step raises."""
+    try:
+        result = step(state, inp, out)
+    except Exception as exc:
+        raise _model_failed("Step", exc, f"for {part.where(node)} in state {_short(state)}") from exc
+    try:
+        ok, new_state = result
+    except (TypeError, ValueError):
+        raise ModelError(f"Model.Step must return a pair (ok, new_state), got {_short(result)} "
+                         f"for {part.where(node)} in state {_short(state)}") from None
+    return ok, new_state
+
+
+def _equal(equal: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
+    try:
+        return equal(a, b)
+    except Exception as exc:
+        raise _model_failed("Equal", exc, f"comparing {_short(a)} and {_short(b)}") from exc
 
 
 def _finish_partials(calls: list, pending: list, op_id: list, longest: list, best_len: list) -> None:
@@ -395,7 +627,7 @@ def _eq(a: Any, b: Any) -> bool:
 # Checking all partitions
 
 
-def _check_parallel(model: Model, partitions: List[List[_Entry]], compute_info: bool,
+def _check_parallel(model: Model, partitions: List[_Partition], compute_info: bool,
                     timeout_s: float) -> Tuple[CheckResult, LinearizationInfo]:
     """Check every partition, interleaved, until a verdict or the deadline.
 
@@ -406,11 +638,9 @@ def _check_parallel(model: Model, partitions: List[List[_Entry]], compute_info: 
     starve an Illegal one (porcupine's c50-bad history has such a partition).
     Without compute_info the first Illegal partition ends the check, as in Go.
     """
-    if not isinstance(timeout_s, (int, float)) or timeout_s < 0:
-        raise ModelError(f"timeout must be a number of seconds >= 0 (0 = none), got {timeout_s!r}")
     deadline = time.monotonic() + timeout_s if timeout_s > 0 else None
     results: List[Optional[bool]] = [None] * len(partitions)
-    longest = [[None] * (len(p) // 2) for p in partitions]
+    longest = [[None] * (len(p.entries) // 2) for p in partitions]
     active = collections.deque(
         (i, _check_single(model, p, compute_info, longest[i])) for i, p in enumerate(partitions))
     # The search allocates millions of short-lived acyclic tuples; the cyclic collector
@@ -436,7 +666,7 @@ def _check_parallel(model: Model, partitions: List[List[_Entry]], compute_info: 
         result = CheckResult.Ok
     info = LinearizationInfo()
     if compute_info:
-        info.history = partitions
+        info.history = [p.entries for p in partitions]
         info.partial_linearizations = [_unique_partials(l) for l in longest]
         info.partition_results = [CheckResult.Ok if r is True else
                                   CheckResult.Illegal if r is False else CheckResult.Unknown
@@ -444,7 +674,7 @@ def _check_parallel(model: Model, partitions: List[List[_Entry]], compute_info: 
     return result, info
 
 
-def _redo_partials_unpruned(model: Model, partitions: List[List[_Entry]], results: list,
+def _redo_partials_unpruned(model: Model, partitions: List[_Partition], results: list,
                             longest: list, deadline: Optional[float]) -> None:
     """Search the Illegal partitions again without ReadOnly, for the view: the orders
     that pruning skips cannot complete, but they can reach longer prefixes, and
@@ -452,7 +682,7 @@ def _redo_partials_unpruned(model: Model, partitions: List[List[_Entry]], result
     for i, part in enumerate(partitions):
         if results[i] is not False:
             continue
-        redo = [None] * (len(part) // 2)
+        redo = [None] * (len(part.entries) // 2)
         active = collections.deque([(i, _check_single(model, part, True, redo, prune=False))])
         again: list = list(results)
         _, timed_out = _round_robin(active, again, True, deadline)
@@ -494,67 +724,47 @@ def _unique_partials(longest: list) -> List[List[int]]:
     return list(seen.values())
 
 
-def _partition_operations(model: Model, history: Sequence[Operation]) -> List[List[_Entry]]:
-    history = list(history)
-    parts = model.Partition(history) if model.Partition is not None else [history]
-    return [_make_entries(p) for p in parts]
-
-
-def _partition_events(model: Model, history: Sequence[Event]) -> List[List[_Entry]]:
-    history = list(history)
-    _validate_events(history)
-    parts = model.PartitionEvent(history) if model.PartitionEvent is not None else [history]
-    entries = []
-    for p in parts:
-        _validate_events(p)
-        entries.append(_event_entries(p))
-    return entries
-
-
-def _require_model(model: Any) -> Model:
-    if not isinstance(model, Model):
-        hint = " (call .ToModel() first)" if hasattr(model, "ToModel") else ""
-        raise ModelError(f"expected a porcupine.Model, got {type(model).__name__}{hint}")
-    return model
-
-
 # ---------------------------------------------------------------------------
-# Public API (Go: porcupine.go)
+# Public API (Go: porcupine.go). Each checks its arguments before the search starts
+# and raises ModelError naming the bad element, the field, what it is and what it
+# should be; a model function that raises is reported with the operation it was given.
+
+
+def _check(model: Any, history: Any, events: bool, compute_info: bool,
+           timeout: Any) -> Tuple[CheckResult, LinearizationInfo]:
+    m = _check_model(model)
+    _check_timeout(timeout)
+    partitions = _event_partitions(m, history) if events else _operation_partitions(m, history)
+    return _check_parallel(m, partitions, compute_info, timeout)
 
 
 def CheckOperations(model: Model, history: Sequence[Operation]) -> bool:
     """True iff the history of Operations is linearizable (no timeout)."""
-    m = _require_model(model)
-    return _check_parallel(m, _partition_operations(m, history), False, 0)[0] is CheckResult.Ok
+    return _check(model, history, False, False, 0)[0] is CheckResult.Ok
 
 
 def CheckOperationsTimeout(model: Model, history: Sequence[Operation], timeout: float) -> CheckResult:
     """Check with a timeout in seconds (0 = none); Unknown if it hit."""
-    m = _require_model(model)
-    return _check_parallel(m, _partition_operations(m, history), False, timeout)[0]
+    return _check(model, history, False, False, timeout)[0]
 
 
 def CheckOperationsVerbose(model: Model, history: Sequence[Operation],
                            timeout: float) -> Tuple[CheckResult, LinearizationInfo]:
     """Check with a timeout (0 = none), also returning the data Visualize needs."""
-    m = _require_model(model)
-    return _check_parallel(m, _partition_operations(m, history), True, timeout)
+    return _check(model, history, False, True, timeout)
 
 
 def CheckEvents(model: Model, history: Sequence[Event]) -> bool:
     """True iff the history of Events is linearizable (no timeout)."""
-    m = _require_model(model)
-    return _check_parallel(m, _partition_events(m, history), False, 0)[0] is CheckResult.Ok
+    return _check(model, history, True, False, 0)[0] is CheckResult.Ok
 
 
 def CheckEventsTimeout(model: Model, history: Sequence[Event], timeout: float) -> CheckResult:
     """Check events with a timeout in seconds (0 = none); Unknown if it hit."""
-    m = _require_model(model)
-    return _check_parallel(m, _partition_events(m, history), False, timeout)[0]
+    return _check(model, history, True, False, timeout)[0]
 
 
 def CheckEventsVerbose(model: Model, history: Sequence[Event],
                        timeout: float) -> Tuple[CheckResult, LinearizationInfo]:
     """Check events with a timeout (0 = none), also returning the data Visualize needs."""
-    m = _require_model(model)
-    return _check_parallel(m, _partition_events(m, history), True, timeout)
+    return _check(model, history, True, True, timeout)

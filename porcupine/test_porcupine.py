@@ -441,12 +441,18 @@ def TestStepMustReturnPair():
         CheckOperations(swapped, [put(0, 1, 0, 10)])
 
 
-def TestStepErrorsPropagate():
+def TestStepErrorsAreWrapped():
+    """An exception in Step comes back as a ModelError naming the operation and the state,
+    with the original as its cause."""
     def step(state, inp, out):
-        raise KeyError("boom")
+        if inp[0] == "put":
+            raise KeyError("boom")
+        return out == state, state
 
-    with pytest.raises(KeyError):
-        CheckOperationsTimeout(Model(Init=lambda: 0, Step=step), [put(0, 1, 0, 10)], 1)
+    with pytest.raises(ModelError, match=r"Model\.Step raised KeyError: 'boom' for operation 1 "
+                       r"\(input \('put', 1\), output None\) in state 0") as err:
+        CheckOperationsTimeout(Model(Init=lambda: 0, Step=step), [get(0, 0, 0, 1), put(0, 1, 2, 10)], 1)
+    assert isinstance(err.value.__cause__, KeyError)
 
 
 def TestReturnWithoutCall():
@@ -492,13 +498,172 @@ def TestBadOperations():
         CheckOperationsTimeout(REGISTER, [], -1)
 
 
+def _error(call) -> ModelError:
+    with pytest.raises(ModelError) as err:
+        call()
+    return err.value
+
+
+def TestBadOperationFields():
+    """A malformed Operation is refused up front, naming its index, the field, what it holds
+    and what it should hold."""
+    good = put(0, 1, 0, 10)
+    cases = [
+        (Operation(ClientId=1, Input=("get",), Call=None, Output=1, Return=15),
+         "operation 1: Call is None; expected a timestamp, an int"),
+        (Operation(ClientId=1, Input=("get",), Call=5, Output=1, Return="15"),
+         "operation 1: Return is '15'; expected a timestamp"),
+        (Operation(ClientId=1, Input=("get",), Call=5, Output=1, Return=float("nan")),
+         "operation 1: Return is nan; expected a timestamp"),
+        (Operation(ClientId="c", Input=("get",), Call=5, Output=1, Return=15),
+         "operation 1: ClientId is 'c'; expected an int"),
+        (Operation(ClientId=None, Input=("get",), Call=5, Output=1, Return=15),
+         "operation 1: ClientId is None; expected an int"),
+        (Event(ClientId=1, Kind=CallEvent, Value=("get",), Id=1),
+         "operation 1 is Event.*not a porcupine.Operation .that is an Event: check it with CheckEvents"),
+    ]
+    for bad, message in cases:
+        for check in (lambda h: CheckOperations(REGISTER, h), lambda h: CheckOperationsTimeout(REGISTER, h, 1),
+                      lambda h: CheckOperationsVerbose(REGISTER, h, 1)):
+            with pytest.raises(ModelError, match=message):
+                check([good, bad])
+    # Floats are timestamps too.
+    assert CheckOperations(REGISTER, [op(0, ("put", 1), 0.5, None, 1.5), op(1, ("get",), 2.0, 1, 3.0)])
+
+
+def TestBadHistory():
+    for history in (None, 3, put(0, 1, 0, 10), "ops"):
+        with pytest.raises(ModelError, match="the history must be a list of porcupine.Operation"):
+            CheckOperations(REGISTER, history)
+        with pytest.raises(ModelError, match="the history must be a list of porcupine.Event"):
+            CheckEvents(REGISTER, history)
+    assert CheckOperations(REGISTER, (o for o in [put(0, 1, 0, 10)]))  # any iterable will do
+
+
+def TestBadEventFields():
+    ret = Event(ClientId=0, Kind=ReturnEvent, Value=0, Id=1)
+    cases = [
+        ([Event(ClientId=0, Kind="call", Value=("get",), Id=1), ret],
+         "event 0: Kind is 'call'; expected porcupine.CallEvent or porcupine.ReturnEvent"),
+        ([Event(ClientId=0, Kind=CallEvent, Value=("get",), Id=[1]), ret],
+         r"event 0: Id is \[1\], which is not hashable; expected a value such as an int or a str"),
+        ([Event(ClientId=None, Kind=CallEvent, Value=("get",), Id=1), ret],
+         "event 0: ClientId is None; expected an int"),
+        ([put(0, 1, 0, 10)],
+         "event 0 is Operation.*not a porcupine.Event .that is an Operation: check it with CheckOperations"),
+    ]
+    for events, message in cases:
+        for check in (lambda h: CheckEvents(REGISTER, h), lambda h: CheckEventsTimeout(REGISTER, h, 1),
+                      lambda h: CheckEventsVerbose(REGISTER, h, 1)):
+            with pytest.raises(ModelError, match=message):
+                check(events)
+
+
+def TestBadTimeout():
+    for timeout in (-1, float("nan"), "1", None, True):
+        for check in (CheckOperationsTimeout, CheckOperationsVerbose, CheckEventsTimeout, CheckEventsVerbose):
+            with pytest.raises(ModelError, match=r"timeout must be a number of seconds >= 0 \(0 = none\)"):
+                check(REGISTER, [], timeout)
+
+
+def TestModelChangedAfterConstruction():
+    model = Model(Init=lambda: 0, Step=register_step)
+    model.Step = None
+    with pytest.raises(ModelError, match="porcupine.Model.Step must be a function, got None"):
+        CheckOperations(model, [put(0, 1, 0, 10)])
+    model = Model(Init=lambda: 0, Step=register_step)
+    model.Partition = "by key"
+    with pytest.raises(ModelError, match="porcupine.Model.Partition must be a function or None"):
+        CheckOperations(model, [put(0, 1, 0, 10)])
+
+
+def TestModelFunctionsThatRaiseAreNamed():
+    """Every model function that raises comes back as a ModelError naming the function and
+    what it was given, caused by the original exception."""
+    ops = [put(0, 1, 0, 10), get(1, 1, 20, 30)]
+    err = _error(lambda: CheckOperations(Model(Init=lambda: 1 / 0, Step=register_step), ops))
+    assert str(err).startswith("Model.Init raised ZeroDivisionError: division by zero")
+    assert isinstance(err.__cause__, ZeroDivisionError)
+
+    err = _error(lambda: CheckOperations(Model(Init=lambda: 0, Step=register_step,
+                                               ReadOnly=lambda inp, out: inp.op), ops))
+    assert str(err).startswith("Model.ReadOnly raised AttributeError: 'tuple' object has no attribute "
+                               "'op' for operation 0 (input ('put', 1), output None)")
+
+    def dict_step(state, inp, out):
+        return (True, {"v": inp[1]}) if inp[0] == "put" else (out == state.get("v"), state)
+
+    err = _error(lambda: CheckOperations(Model(Init=dict, Step=dict_step, Hash=lambda s: s["w"]), ops))
+    assert str(err).startswith("Model.Hash raised KeyError: 'w' on ")
+    assert "Hash(state) must return an int for every state Step returns" in str(err)
+
+    def equal(a, b):
+        raise ValueError("no")
+
+    # Two puts of 1 in either order reach the same configuration (the search gets there
+    # twice, since the read of 5 fails): Equal is needed.
+    twice = [put(0, 1, 0, 10), op(1, ("put", 1, "again"), 0, None, 10), get(2, 5, 20, 30)]
+    err = _error(lambda: CheckOperations(Model(Init=dict, Step=dict_step, Equal=equal), twice))
+    assert str(err).startswith("Model.Equal raised ValueError: no on the state after operation 0")
+
+    err = _error(lambda: CheckOperations(Model(Init=lambda: 0, Step=register_step,
+                                               Partition=lambda h: [o.Input.key for o in h]), ops))
+    assert str(err).startswith("Model.Partition raised AttributeError: 'tuple' object has no attribute "
+                               "'key' on the history (2 elements)")
+    assert isinstance(err.__cause__, AttributeError)
+
+    err = _error(lambda: CheckEvents(Model(Init=lambda: 0, Step=register_step,
+                                           PartitionEvent=lambda h: h[0].Value.key), _events(ops)))
+    assert str(err).startswith("Model.PartitionEvent raised AttributeError")
+
+
+def _events(ops):
+    events = []
+    for i, o in enumerate(ops):
+        events += [Event(ClientId=o.ClientId, Kind=CallEvent, Value=o.Input, Id=i),
+                   Event(ClientId=o.ClientId, Kind=ReturnEvent, Value=o.Output, Id=i)]
+    return events
+
+
+def TestBadPartitions():
+    ops = [put(0, 1, 0, 10), get(1, 1, 20, 30)]
+    for parts, message in ((lambda h: 3, "Model.Partition must return a list of lists of porcupine.Operation, got 3"),
+                           (lambda h: [h, [("x",)]], r"element 0 in Model.Partition's partition 1 is \('x',\), "
+                                                     "not a porcupine.Operation")):
+        with pytest.raises(ModelError, match=message):
+            CheckOperations(Model(Init=lambda: 0, Step=register_step, Partition=parts), ops)
+    split = Model(Init=lambda: 0, Step=register_step, PartitionEvent=lambda h: [h[:1], h[1:]])
+    with pytest.raises(ModelError, match=r"Model.PartitionEvent's partition 0 \(it must keep each call with "
+                                         r"its return\) has calls without a return, ids \['0'\]"):
+        CheckEvents(split, _events(ops))
+    split = Model(Init=lambda: 0, Step=register_step, PartitionEvent=lambda h: [h[1:2], h[:1] + h[2:]])
+    with pytest.raises(ModelError, match="event 1 in Model.PartitionEvent's partition 0: a return without "
+                                         "a call for id 0"):
+        CheckEvents(split, _events(ops))
+
+
+def TestStepErrorsNameTheOperation():
+    events = _events([put(0, 1, 0, 10)])
+    err = _error(lambda: CheckEvents(Model(Init=lambda: 0, Step=lambda s, i, o: (True, s, 1)), events))
+    assert str(err) == ("Model.Step must return a pair (ok, new_state), got (True, 0, 1) for the operation "
+                        "called at event 0 (input ('put', 1), output None) in state 0")
+    err = _error(lambda: CheckEvents(Model(Init=lambda: 0, Step=lambda s, i, o: (1, s)), events))
+    assert str(err).startswith("Model.Step must return (ok, new_state) with ok a bool, got (1, 0) for the "
+                               "operation called at event 0")
+    err = _error(lambda: CheckEvents(Model(Init=lambda: 0, Step=lambda s, i, o: s[0]), events))
+    assert str(err).startswith("Model.Step raised TypeError: 'int' object is not subscriptable for the "
+                               "operation called at event 0 (input ('put', 1), output None) in state 0; "
+                               "Step(state, input, output) must return (ok, new_state)")
+    assert isinstance(err.__cause__, TypeError)
+
+
 def TestGarbageCollectorRestored():
     import gc
 
     assert gc.isenabled()
     CheckOperations(REGISTER, [put(0, 1, 0, 10)])
     assert gc.isenabled()
-    with pytest.raises(KeyError):
+    with pytest.raises(ModelError):
         CheckOperations(Model(Init=lambda: 0, Step=lambda s, i, o: {}["x"]), [put(0, 1, 0, 10)])
     assert gc.isenabled(), "an exception in Step must not leave the collector paused"
     gc.disable()
