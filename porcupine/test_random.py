@@ -10,6 +10,7 @@ import itertools
 import os
 import random
 
+from porcupine import checker
 from porcupine import (CallEvent, CheckEvents, CheckOperations, CheckOperationsTimeout,
                        CheckOperationsVerbose, Event, Illegal, Model, Ok, Operation, ReturnEvent)
 
@@ -183,6 +184,12 @@ def TestAgreesWithBruteForce():
     agree_with_brute_force(KV_BY_KEY, KV_WHOLE, KV_WHOLE_EQUAL)
 
 
+def TestAgreesWithBruteForceEagerPruning(monkeypatch):
+    """The same, with identical operations skipped from the start."""
+    _eager(monkeypatch)
+    agree_with_brute_force(KV_BY_KEY, KV_WHOLE, KV_WHOLE_EQUAL)
+
+
 def random_histories(count: int, seed_base: int, clients: tuple, n_ops: tuple, keys: tuple,
                      perturbed: float):
     """(seed, history) pairs: simulated histories, a fraction of them perturbed. With
@@ -322,5 +329,110 @@ def TestReadOnlyAgreesWithoutIt():
             _, plain = CheckOperationsVerbose(KV_BY_KEY, ops, 0)
             assert sorted(map(sorted, info.PartialLinearizations())) == \
                 sorted(map(sorted, plain.PartialLinearizations())), f"seed {s}"
+    if len(SEEDS) > 1:
+        assert verdicts[True] > 20 and verdicts[False] > 20, verdicts
+
+
+# ---- identical operations (pruned by the checker) must never change a verdict ------------------
+
+def _register_step(state, inp, out):
+    """A register of small ints, like Jepsen's etcd: ("read",) -> value, ("write", v),
+    ("cas", old, new) -> succeeded. inp[-1] may be a tag that the model ignores."""
+    kind = inp[0]
+    if kind == "read":
+        return out == state, state
+    if kind == "write":
+        return True, inp[1]
+    if out:
+        return state == inp[1], inp[2]
+    return state != inp[1], state
+
+
+REGISTER = Model(Init=lambda: 0, Step=_register_step)
+
+
+def simulate_register(rng: random.Random, n_clients: int, n_ops: int, n_values: int):
+    """A linearizable register history over values 0..n_values-1, so many operations are
+    identical (same input and output); perturbed half the time (may stay linearizable)."""
+    clock = [0] * n_clients
+    pending = []
+    for _ in range(n_ops):
+        c = rng.randrange(n_clients)
+        call = clock[c] + rng.randrange(0, 4)
+        ret = call + rng.randrange(0, 15)
+        clock[c] = ret + 1
+        kind = rng.choice(("read", "read", "write", "cas"))
+        inp = (("read",) if kind == "read" else ("write", rng.randrange(n_values)) if kind == "write"
+               else ("cas", rng.randrange(n_values), rng.randrange(n_values)))
+        pending.append((rng.uniform(call, ret), c, inp, call, ret))
+    state = 0
+    ops = []
+    for _, c, inp, call, ret in sorted(pending):
+        out = None
+        if inp[0] == "read":
+            out = state
+        elif inp[0] == "write":
+            state = inp[1]
+        else:
+            out = state == inp[1]
+            if out:
+                state = inp[2]
+        ops.append(Operation(ClientId=c, Input=inp, Call=call, Output=out, Return=ret))
+    if ops and rng.random() < 0.5:
+        i = rng.randrange(len(ops))
+        o = ops[i]
+        out = (rng.randrange(n_values) if o.Input[0] == "read" else
+               (not o.Output) if o.Input[0] == "cas" else None)
+        ops[i] = Operation(ClientId=o.ClientId, Input=o.Input, Call=o.Call, Output=out, Return=o.Return)
+    rng.shuffle(ops)
+    return ops
+
+
+def _tagged(ops):
+    """The same history with every input made unique: no two operations are identical."""
+    return [Operation(ClientId=o.ClientId, Input=o.Input + (i,), Call=o.Call, Output=o.Output, Return=o.Return)
+            for i, o in enumerate(ops)]
+
+
+def _eager(monkeypatch) -> None:
+    """Identical operations skipped from a search's start (by default that waits for a
+    slice, so these small histories would never meet it)."""
+    monkeypatch.setattr(checker, "TWINS_FROM_SLICE", 0)
+
+
+def TestIdenticalOperationsAgreeWithBruteForce(monkeypatch):
+    _eager(monkeypatch)
+    verdicts = {True: 0, False: 0}
+    for seed in range(300 if len(SEEDS) > 1 else 1):
+        s = seed if len(SEEDS) > 1 else SEEDS[0]
+        rng = random.Random(13000 + s)
+        ops = simulate_register(rng, rng.randrange(1, 6), rng.randrange(1, 8), rng.randrange(1, 4))
+        want = brute_force(REGISTER, ops)
+        verdicts[want] += 1
+        assert CheckOperations(REGISTER, ops) == want, f"seed {s}: want {want}"
+        assert CheckEvents(REGISTER, to_events(ops)) == want, f"seed {s}: events, want {want}"
+    if len(SEEDS) > 1:
+        assert verdicts[True] > 30 and verdicts[False] > 30, verdicts
+
+
+def TestIdenticalOperationsAgreeWithoutThem(monkeypatch):
+    """Bigger register histories with many identical operations: the same verdict as the same
+    history with every operation made distinct, and a valid linearization when Ok."""
+    _eager(monkeypatch)
+    verdicts = {True: 0, False: 0}
+    for seed in range(200 if len(SEEDS) > 1 else 1):
+        s = seed if len(SEEDS) > 1 else SEEDS[0]
+        rng = random.Random(17000 + s)
+        ops = simulate_register(rng, rng.randrange(2, 10), rng.randrange(5, 40), rng.randrange(1, 4))
+        want = CheckOperations(REGISTER, _tagged(ops))
+        verdicts[want] += 1
+        res, info = CheckOperationsVerbose(REGISTER, ops, 0)
+        assert res is (Ok if want else Illegal), f"seed {s}: want {want}"
+        if want:
+            state = 0
+            for o in info.PartialLinearizationsOperations()[0][0]:
+                ok, state = _register_step(state, o.Input, o.Output)
+                assert ok, f"seed {s}: reported linearization is invalid"
+            assert len(info.PartialLinearizations()[0][0]) == len(ops)
     if len(SEEDS) > 1:
         assert verdicts[True] > 20 and verdicts[False] > 20, verdicts
