@@ -538,7 +538,8 @@ def TestBadOperationFields():
          "operation 1 is Event.*not a porcupine.Operation .that is an Event: check it with CheckEvents"),
     ]
     for bad, message in cases:
-        for check in (lambda h: CheckOperations(REGISTER, h), lambda h: CheckOperationsTimeout(REGISTER, h, 1),
+        for check in (lambda h: CheckOperations(REGISTER, h),
+                      lambda h: CheckOperationsTimeout(REGISTER, h, 1),
                       lambda h: CheckOperationsVerbose(REGISTER, h, 1)):
             with pytest.raises(ModelError, match=message):
                 check([good, bad])
@@ -642,9 +643,10 @@ def _events(ops):
 
 def TestBadPartitions():
     ops = [put(0, 1, 0, 10), get(1, 1, 20, 30)]
-    for parts, message in ((lambda h: 3, "Model.Partition must return a list of lists of porcupine.Operation, got 3"),
-                           (lambda h: [h, [("x",)]], r"element 0 in Model.Partition's partition 1 is \('x',\), "
-                                                     "not a porcupine.Operation")):
+    for parts, message in (
+            (lambda h: 3, "Model.Partition must return a list of lists of porcupine.Operation, got 3"),
+            (lambda h: [h, [("x",)]],
+             r"element 0 in Model.Partition's partition 1 is \('x',\), not a porcupine.Operation")):
         with pytest.raises(ModelError, match=message):
             CheckOperations(Model(Init=lambda: 0, Step=register_step, Partition=parts), ops)
     split = Model(Init=lambda: 0, Step=register_step, PartitionEvent=lambda h: [h[:1], h[1:]])

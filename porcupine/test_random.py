@@ -185,7 +185,7 @@ def TestAgreesWithBruteForce():
 
 
 def TestAgreesWithBruteForceEagerPruning(monkeypatch):
-    """The same, with identical operations skipped from the start."""
+    """The same, with identical operations skipped and Step memoized from the start."""
     _eager(monkeypatch)
     agree_with_brute_force(KV_BY_KEY, KV_WHOLE, KV_WHOLE_EQUAL)
 
@@ -390,14 +390,15 @@ def simulate_register(rng: random.Random, n_clients: int, n_ops: int, n_values: 
 
 def _tagged(ops):
     """The same history with every input made unique: no two operations are identical."""
-    return [Operation(ClientId=o.ClientId, Input=o.Input + (i,), Call=o.Call, Output=o.Output, Return=o.Return)
-            for i, o in enumerate(ops)]
+    return [Operation(ClientId=o.ClientId, Input=o.Input + (i,), Call=o.Call, Output=o.Output,
+                      Return=o.Return) for i, o in enumerate(ops)]
 
 
 def _eager(monkeypatch) -> None:
-    """Identical operations skipped from a search's start (by default that waits for a
-    slice, so these small histories would never meet it)."""
+    """Identical operations and the Step memo from a search's start (by default they wait
+    for a slice or two, so these small histories would never meet them)."""
     monkeypatch.setattr(checker, "TWINS_FROM_SLICE", 0)
+    monkeypatch.setattr(checker, "MEMO_FROM_SLICE", 0)
 
 
 def TestIdenticalOperationsAgreeWithBruteForce(monkeypatch):
