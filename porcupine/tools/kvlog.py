@@ -127,10 +127,9 @@ def _np_step(state, inp, out):
 
 
 def _np_hash(state):
-    h = 0
-    for item in state.items():
-        h ^= hash(item)
-    return h
+    # Independent of the order of the items, like Go's XOR of per-pair hashes (and faster
+    # than that loop in Python).
+    return hash(frozenset(state.items()))
 
 
 # The whole store as one dict (unhashable), compared with Equal and hashed with Hash,
