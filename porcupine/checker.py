@@ -92,6 +92,11 @@ class _Entry(NamedTuple):
     metadata: Any
 
 
+# _Entry(...) goes through a Python-level __new__; this builds one in C (partitioning
+# kv c50-bad: 14% fewer instructions).
+_new_entry = tuple.__new__
+
+
 class _UnhashableState(Exception):
     """A state is not hashable: redo the search with the list-compare cache."""
 
@@ -224,31 +229,37 @@ def _check_event(where: str, ev: Any) -> None:
 
 def _check_events(events: list, where: Callable[[int], str], whole: str = "the history") -> None:
     """Every event well-formed, every Id called once and returned once, after its call."""
-    open_ids: set = set()
-    done_ids: set = set()
+    call, ret = CallEvent, ReturnEvent
+    is_open: dict = {}   # Id -> True while called and not returned, False once returned
+    n_open = 0
     for i, ev in enumerate(events):
-        if (type(ev) is not Event or type(ev.ClientId) is not int
-                or (ev.Kind is not CallEvent and ev.Kind is not ReturnEvent)):
+        # The common case in a few tests; anything else gets the detailed look.
+        if type(ev) is not Event or type(ev.ClientId) is not int:
             _check_event(where(i), ev)
+        kind = ev.Kind
         try:
-            if ev.Kind is CallEvent:
-                if ev.Id in open_ids or ev.Id in done_ids:
+            if kind is call:
+                if ev.Id in is_open:
                     raise ModelError(f"{where(i)}: duplicate call id {ev.Id!r}; every operation "
                                      "needs its own Id, shared by its call and its return only")
-                open_ids.add(ev.Id)
-            else:
-                if ev.Id not in open_ids:
-                    what = "a second return for" if ev.Id in done_ids else "a return without a call for"
+                is_open[ev.Id] = True
+                n_open += 1
+            elif kind is ret:
+                if is_open.get(ev.Id) is not True:
+                    what = "a second return for" if ev.Id in is_open else "a return without a call for"
                     raise ModelError(f"{where(i)}: {what} id {ev.Id!r}")
-                open_ids.remove(ev.Id)
-                done_ids.add(ev.Id)
+                is_open[ev.Id] = False
+                n_open -= 1
+            else:
+                _check_event(where(i), ev)
         except ModelError:
             raise
         except TypeError:  # an unhashable Id
             _check_event(where(i), ev)
             raise
-    if open_ids:
-        raise ModelError(f"{whole} has calls without a return, ids {sorted(map(repr, open_ids))[:10]}: "
+    if n_open:
+        ids = [i for i, still in is_open.items() if still]
+        raise ModelError(f"{whole} has calls without a return, ids {sorted(map(repr, ids))[:10]}: "
                          "give every call a ReturnEvent (for an operation whose outcome is unknown, "
                          "return an output the model accepts either way)")
 
@@ -360,8 +371,8 @@ def _operation_partitions(model: Model, history: Sequence[Operation]) -> List[_P
 def _make_entries(history: List[Operation]) -> List[_Entry]:
     entries = []
     for i, op in enumerate(history):
-        entries.append(_Entry(False, op.Input, i, op.Call, op.ClientId, op.Metadata))
-        entries.append(_Entry(True, op.Output, i, op.Return, op.ClientId, op.Metadata))
+        entries.append(_new_entry(_Entry, (False, op.Input, i, op.Call, op.ClientId, op.Metadata)))
+        entries.append(_new_entry(_Entry, (True, op.Output, i, op.Return, op.ClientId, op.Metadata)))
     # Equal timestamps: calls first, since [Call, Return] is a closed interval.
     entries.sort(key=lambda e: (e.time, e.is_return))
     return entries
@@ -373,18 +384,22 @@ def _event_partitions(model: Model, history: Sequence[Event]) -> List[_Partition
     result = []
     for k, part in enumerate(_partitions(model, "PartitionEvent", events, Event)):
         # Again for the partition: it must keep each call with its return.
-        _check_events(part, lambda j: _element_name(events, part[j], "event", f"element {j}")
+        _check_events(part,
+                      lambda j: _element_name(events, part[j], "event", f"element {j}")
                       + f" in Model.PartitionEvent's partition {k}",
-            f"Model.PartitionEvent's partition {k} (it must keep each call with its return)")
+                      f"Model.PartitionEvent's partition {k} (it must keep each call with its return)")
         entries = []
-        calls = []
-        renumbered: dict = {}
+        calls: list = []     # operation id (numbered in call order) -> its call event
+        open_ids: dict = {}  # Id of a call not returned yet -> its operation id
         for j, ev in enumerate(part):
-            rid = renumbered.setdefault(ev.Id, len(renumbered))
-            if rid == len(calls):
-                calls.append(ev)
             # The position stands in for time: only the order of events matters.
-            entries.append(_Entry(ev.Kind is ReturnEvent, ev.Value, rid, j, ev.ClientId, ev.Metadata))
+            if ev.Kind is CallEvent:
+                rid = open_ids[ev.Id] = len(calls)
+                calls.append(ev)
+                entries.append(_new_entry(_Entry, (False, ev.Value, rid, j, ev.ClientId, ev.Metadata)))
+            else:
+                entries.append(_new_entry(_Entry, (True, ev.Value, open_ids.pop(ev.Id), j, ev.ClientId,
+                                                   ev.Metadata)))
         result.append(_Partition(entries, calls, events, k))
     return result
 
