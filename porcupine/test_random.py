@@ -307,6 +307,12 @@ def TestReadOnlyAgreesWithBruteForce():
     agree_with_brute_force(KV_BY_KEY_RO, KV_WHOLE_RO, KV_WHOLE_EQUAL_RO)
 
 
+def TestReadOnlyAgreesWithBruteForceEagerPruning(monkeypatch):
+    """With the hint, and identical operations skipped and Step memoized from the start."""
+    _eager(monkeypatch)
+    agree_with_brute_force(KV_BY_KEY_RO, KV_WHOLE_RO, KV_WHOLE_EQUAL_RO)
+
+
 def TestReadOnlyAgreesWithoutIt():
     """Bigger histories with many concurrent readers, correct and perturbed: the same verdict
     with and without the hint, and with it a valid complete linearization when Ok."""
@@ -349,6 +355,8 @@ def _register_step(state, inp, out):
 
 
 REGISTER = Model(Init=lambda: 0, Step=_register_step)
+REGISTER_RO = Model(Init=lambda: 0, Step=_register_step,
+                    ReadOnly=lambda inp, out: inp[0] == "read" or (inp[0] == "cas" and not out))
 
 
 def simulate_register(rng: random.Random, n_clients: int, n_ops: int, n_values: int):
@@ -429,6 +437,7 @@ def TestIdenticalOperationsAgreeWithoutThem(monkeypatch):
         verdicts[want] += 1
         res, info = CheckOperationsVerbose(REGISTER, ops, 0)
         assert res is (Ok if want else Illegal), f"seed {s}: want {want}"
+        assert CheckOperations(REGISTER_RO, ops) == want, f"seed {s}: with ReadOnly, want {want}"
         if want:
             state = 0
             for o in info.PartialLinearizationsOperations()[0][0]:
