@@ -1,5 +1,6 @@
 """Project-wide pytest set-up.
 
+* KUBEKV_SIM=1 runs every test under the deterministic simulator (labsim/);
 * pins each test process to one core (see labrpc/affinity.py);
 * loads the tester's plugin (tester/pytest_plugin.py): a failing test prints the line that
   replays it (its LABRPC_SEED and noise seed), its traceback ends in the test's or the lab's own
@@ -7,9 +8,13 @@
   handle a test left running is ended.
 """
 
-from labrpc.affinity import pin_to_one_core
+import labsim
 
-pytest_plugins = ["tester.pytest_plugin", "tester.noise"]
+labsim.install_from_env()  # KUBEKV_SIM=1: before any lab module is imported (labsim/__init__.py)
+
+from labrpc.affinity import pin_to_one_core  # noqa: E402
+
+pytest_plugins = ["labsim.pytest_plugin", "tester.pytest_plugin", "tester.noise"]
 
 
 def pytest_configure(config):

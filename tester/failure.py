@@ -34,6 +34,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
+import labsim
 from tester.gofmt import Sprint, Sprintf
 
 # The signal that interrupts a blocked main test thread when another thread failed the test.
@@ -202,6 +203,17 @@ class T:
             self._handler_installed = _install_dispatcher()
 
     def _interrupt_test_thread(self) -> None:
+        if labsim.active():
+            # One thread runs at a time: no signal, the simulator wakes the test thread and
+            # runs the handler there; a shielded one finds it at its next Check().
+            with self._mu:
+                if self._finished:
+                    return
+                self._interrupt_pending = True
+                shielded = self._shield_depth > 0
+            if not shielded:
+                labsim.interrupt(self._test_thread, self._on_interrupt)
+            return
         with self._mu:
             if not self._handler_installed or self._finished:
                 return
