@@ -40,6 +40,13 @@ from typing import Any, Callable
 # Virtual seconds charged at each scheduling point: about what CPython spends between
 # two of them in the labs, so timed client loops do as much work as in real time.
 TICK_S = 20e-6
+# Go's scheduler leaves a started or woken goroutine in a run queue for a while; races
+# that need "the thread I just woke has not run yet" live in that gap. A started thread
+# becomes runnable LATE_MAX_S * u**LATE_SKEW virtual seconds later (u uniform in [0, 1):
+# mean 1 ms, a long tail), and so does one woken thread in WAKE_LATE_EVERY.
+LATE_MAX_S = 4e-3
+LATE_SKEW = 3
+WAKE_LATE_EVERY = 10
 # Real seconds a simulated thread may run without a scheduling point before it is
 # reported (a busy loop, or a blocking call the simulator does not know).
 STALL_S = 20.0
@@ -206,14 +213,27 @@ class Simulator:
         return st.woken
 
     def wake(self, st: SimThread) -> None:
-        """Make st (already taken out of its wait queue) runnable, as woken."""
+        """Make st (already taken out of its wait queue) runnable, as woken: now, or (one
+        in WAKE_LATE_EVERY) a moment later."""
         if st.state != BLOCKED or st.sim is not self:
             return
         st.woken = True
-        st.timer_seq = 0
         st.waitq = None
+        if self._rand() * WAKE_LATE_EVERY < 1:
+            self.later(st, "waking up")
+            return
+        st.timer_seq = 0
         st.state = RUNNABLE
         bisect.insort(self.runnable, st, key=_by_id)
+
+    def later(self, st: SimThread, what: str) -> None:
+        """Make the not-yet-runnable st runnable after a run-queue delay (a timer)."""
+        st.state = BLOCKED
+        st.what = what
+        self._seq += 1
+        st.timer_seq = self._seq
+        delay = LATE_MAX_S * self._rand() ** LATE_SKEW
+        heapq.heappush(self._timers, (self.now + delay, self._seq, st))
 
     def deliver(self, st: SimThread) -> None:
         """Raise what is pending for st (a deadlock, Ctrl-C) or run its interrupt."""
@@ -849,8 +869,7 @@ def _sim_start(self: threading.Thread) -> None:
         _orig_start(self)
     finally:
         sim.by_ident[cur.ident] = cur
-    st.state = RUNNABLE
-    bisect.insort(sim.runnable, st, key=_by_id)
+    sim.later(st, "starting")
     sim.point(cur, P_START)
 
 

@@ -333,7 +333,8 @@ def go(fn: Callable[..., Any], *args: Any, name: str | None = None, **kwargs: An
 
 # Frames of these files are the machinery around a failure, not where it happened.
 _MACHINERY_FILES = frozenset({threading.__file__, __file__,
-                              os.path.join(os.path.dirname(__file__), "config.py")})
+                              os.path.join(os.path.dirname(__file__), "config.py"),
+                              labsim.core.__file__})
 
 
 def _lab_frames(stack: traceback.StackSummary) -> traceback.StackSummary:

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 import labrpc
+import labsim
 from tester import failure, stats
 
 _KEY = "kubekv_porcupine"
@@ -69,6 +70,11 @@ def pytest_runtest_makereport(item: Any, call: Any):
 
 def replay_line(item: Any) -> str:
     """A shell line that runs this test again with its network's and its noise's seeds."""
+    nodeid = re.sub(r"\[\d+-\d+\]$", "", item.nodeid)
+    sim_seed = getattr(item, "_labsim_seed", None)
+    if sim_seed is not None:  # the simulation's seed fixes everything, the network's too
+        return " ".join([f"{labsim.ENABLE_ENV}=1", f"{labsim.SEED_ENV}={sim_seed}", "python", "-m",
+                         "pytest", shlex.quote(nodeid)])
     env = []
     mark = getattr(item, "_kubekv_networks", None)
     seeds = labrpc.seeds_since(mark) if mark is not None else []
@@ -80,7 +86,6 @@ def replay_line(item: Any) -> str:
         if noise.max_ms() != noise.DEFAULT_MAX_MS:
             env.append(f"{noise.MAX_MS_ENV}={noise.max_ms():g}")
     # pytest-repeat's "[3-10]" names a repetition, not a test: the replay runs the test once.
-    nodeid = re.sub(r"\[\d+-\d+\]$", "", item.nodeid)
     return " ".join(env + ["python", "-m", "pytest", shlex.quote(nodeid)])
 
 
@@ -100,8 +105,12 @@ def pytest_runtest_logreport(report: Any) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _replays:
-        terminalreporter.section("replay a failure (same network and noise seeds; thread timing "
-                                 "still varies)")
+        if labsim.enabled():
+            terminalreporter.section("replay a failure (simulated: the same seed runs the same "
+                                     "schedule)")
+        else:
+            terminalreporter.section("replay a failure (same network and noise seeds; thread "
+                                     "timing still varies)")
         for line in _replays:
             terminalreporter.write_line(line)
     t = _session_totals
