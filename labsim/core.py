@@ -25,6 +25,7 @@ import _thread
 import bisect
 import collections
 import ctypes
+import faulthandler
 import heapq
 import operator
 import os
@@ -49,7 +50,7 @@ LATE_SKEW = 3
 WAKE_LATE_EVERY = 10
 # Real seconds a simulated thread may run without a scheduling point before it is
 # reported (a busy loop, or a blocking call the simulator does not know).
-STALL_S = 20.0
+STALL_S = float(os.environ.get("LABSIM_STALL_S", "20"))
 # Clock reads without a scheduling point that make a thread a busy loop.
 CLOCK_READS_LIMIT = 100_000
 # How often a thread killed at the end of a test may swallow SimExit before it is abandoned.
@@ -83,6 +84,7 @@ _orig_rlock = threading.RLock
 _OrigSimpleQueue = queue.SimpleQueue
 
 _by_id = operator.attrgetter("id")
+_HASH_MASK = (1 << 61) - 1
 
 
 class SimError(RuntimeError):
@@ -169,10 +171,11 @@ class Simulator:
         if st.killed:
             self._raise_killed(st)
         self.points += 1
-        self.now += TICK_S
+        now = self.now = self.now + TICK_S
         st.clock_reads = 0
-        self._h = hash((self._h, st.id, kind))
-        if self._timers and self._timers[0][0] <= self.now:
+        self._h = (self._h * 1000003 + st.id * 8 + kind) & _HASH_MASK
+        timers = self._timers
+        if timers and timers[0][0] <= now:
             self._fire_timers()
         run = self.runnable
         n = len(run)
@@ -265,7 +268,7 @@ class Simulator:
                 if deadline > self.now:
                     self.now = deadline
                     self.jumps += 1
-                    self._h = hash((self._h, -1, int(deadline * 1e6)))
+                    self._h = (self._h * 1000003 + int(deadline * 1e6)) & _HASH_MASK
                 self._fire_timers()
             else:
                 self._deadlock()
@@ -327,7 +330,7 @@ class Simulator:
     def exit(self, st: SimThread) -> None:
         """The running thread st ends: wake its joiners and hand the baton on, not waiting."""
         self.points += 1
-        self._h = hash((self._h, st.id, P_EXIT))
+        self._h = (self._h * 1000003 + st.id * 8 + P_EXIT) & _HASH_MASK
         st.state = DONE
         self.runnable.remove(st)
         while st.joiners:
@@ -510,7 +513,15 @@ def _watch() -> None:
         if sim is None or key != last or (sim.current is not None and sim.current.real_clock):
             last, since = key, now
             continue
-        if now - since < STALL_S or reported == key:
+        if now - since < STALL_S:
+            continue
+        if reported == key:
+            if now - since >= 2 * STALL_S:  # SimStall did not land: a blocking C call
+                print(f"labsim: thread {sim.current.name!r} is still stuck {2 * STALL_S:g} real "
+                      f"seconds on; the simulation cannot go on, so this process ends now "
+                      f"(stacks of all threads follow)", file=sys.__stderr__, flush=True)
+                faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+                os._exit(70)
             continue
         st = sim.current
         if st is None or st.ident is None:
@@ -548,7 +559,14 @@ class Lock:
                 return _sim_acquire(sim, st, self, blocking, timeout)
         return self._real.acquire(blocking, timeout)
 
-    __enter__ = acquire
+    def __enter__(self) -> bool:
+        sim = _sim
+        if sim is not None:
+            st = sim.by_ident.get(_get_ident())
+            if st is not None:
+                sim.point(st, P_ACQUIRE)
+                return self._real.acquire(False) or _sim_acquire(sim, st, self, True, -1, False)
+        return self._real.acquire()
 
     def release(self) -> None:
         self._real.release()
@@ -571,15 +589,17 @@ class Lock:
         return f"<labsim.Lock {'locked' if self._real.locked() else 'unlocked'}>"
 
 
-def _sim_acquire(sim: Simulator, st: SimThread, lock: Lock, blocking: bool, timeout: float) -> bool:
-    if not blocking and timeout != -1:
-        raise ValueError("can't specify a timeout for a non-blocking call")
-    if timeout < 0 and timeout != -1:
-        raise ValueError("timeout value must be a non-negative number")
-    sim.point(st, P_ACQUIRE)
+def _sim_acquire(sim: Simulator, st: SimThread, lock: Lock, blocking: bool, timeout: float,
+                 point: bool = True) -> bool:
     real = lock._real
-    if real.acquire(False):
-        return True
+    if point:
+        if not blocking and timeout != -1:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        if timeout < 0 and timeout != -1:
+            raise ValueError("timeout value must be a non-negative number")
+        sim.point(st, P_ACQUIRE)
+        if real.acquire(False):
+            return True
     if not blocking:
         return False
     deadline = None if timeout == -1 else sim.now + timeout
