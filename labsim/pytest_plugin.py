@@ -64,7 +64,12 @@ def _restart_for_hash_seed(config: Any) -> None:
     os.execv(sys.executable, [sys.executable] + argv[1:])
 
 
+_is_xdist_worker = False
+
+
 def pytest_configure(config: Any) -> None:
+    global _is_xdist_worker
+    _is_xdist_worker = hasattr(config, "workerinput")  # the controller collects the reports
     if not labsim.enabled():
         return
     _restart_for_hash_seed(config)
@@ -134,7 +139,7 @@ def pytest_runtest_makereport(item: Any, call: Any):
 
 
 def pytest_runtest_logreport(report: Any) -> None:
-    if report.when != "call":
+    if report.when != "call" or _is_xdist_worker:
         return
     for key, value in getattr(report, "user_properties", []):
         if key == _KEY:

@@ -112,12 +112,19 @@ class Test:
         tester.AnnotateCheckerSuccess("term agreed", f"term = {term}")
         return term
 
-    def checkLogs(self, i: int, m: ApplyMsg) -> tuple[str, bool]:
-        """Record server i's commit of m; "" or an error if another server committed something else."""
+    def checkLogs(self, i: int, m: ApplyMsg, me: Any = None) -> tuple[str, bool]:
+        """Record server i's commit of m; "" or an error if another server committed something else.
+
+        me is the rfsrv whose applier got m. Go looks it up as ts.srvs[i], which is wrong for
+        the last message of a crashed server checked after its restart put a new rfsrv there:
+        the successor's empty log made it "apply out of order" (the simulator found it,
+        TestFigure83C with KUBEKV_SIM_SEED=13).
+        """
         with self.mu:
             err_msg = ""
             v = m.Command
-            me = self.srvs[i]
+            if me is None:
+                me = self.srvs[i]
             for j, rs in enumerate(self.srvs):
                 if rs is None:
                     continue  # server j's mksrv has not finished yet (its Raft applies early)

@@ -73,7 +73,7 @@ class rfsrv:
         for m in applyCh:
             if not m.CommandValid or self.applyErr:
                 continue  # ignore other types of ApplyMsg; after an error, only drain
-            err_msg, prevok = self.ts.checkLogs(self.me, m)
+            err_msg, prevok = self.ts.checkLogs(self.me, m, self)
             if m.CommandIndex > 1 and not prevok:
                 err_msg = f"server {self.me} apply out of order {m.CommandIndex}"
             if err_msg:
@@ -102,7 +102,7 @@ class rfsrv:
             err_msg = (f"server {self.me} apply out of order, expected index "
                        f"{self.lastApplied + 1}, got {m.CommandIndex}")
         if not err_msg:
-            err_msg, prevok = self.ts.checkLogs(self.me, m)
+            err_msg, prevok = self.ts.checkLogs(self.me, m, self)
             if m.CommandIndex > 1 and not prevok:
                 err_msg = f"server {self.me} apply out of order {m.CommandIndex}"
         self.lastApplied = m.CommandIndex
