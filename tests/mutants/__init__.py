@@ -5,18 +5,23 @@ bug; `mutate` builds it at import from the reference's current source, so a muta
 drifts from the reference and a replacement that no longer applies fails loudly:
 
     # tests/mutants/raft_xyz.py
-    from tests.mutants import mutate
+    # (module docstring: "MUTANT of raft1/raft.py: <the bug, in one line>")
+    from tests.mutants import plant
+    PART = "3B"                     # the part whose tests should catch it
     REPLACEMENTS = [("old text, found exactly once", "new text")]
-    exec(mutate("raft1/raft.py", REPLACEMENTS, __name__), globals())   # defines Make, Raft, ...
+    plant(globals(), "raft1/raft.py", REPLACEMENTS)   # defines Make, Raft, ... and MUTATES
 
-Run the lab tests against one with the plugin (tests/mutants/plugin.py):
+Run the lab tests against one with the plugin (tests/mutants/plugin.py), or measure how many
+the tests kill with the runner (tests/mutants/run.py):
     KUBEKV_MUTANT=raft_snapshot_race python -m pytest -p tests.mutants.plugin raft1 -k 3D
+    python -m tests.mutants.run --sim --seeds 10
 """
 
 from __future__ import annotations
 
 import os
 from types import CodeType
+from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -32,3 +37,15 @@ def mutate(path: str, replacements: list[tuple[str, str]], name: str) -> CodeTyp
                                f"update the mutant to the reference's current code:\n{old}")
         source = source.replace(old, new)
     return compile(source, f"<{path}, mutant {name}>", "exec")
+
+
+def plant(module_globals: dict[str, Any], path: str, replacements: list[tuple[str, str]]) -> None:
+    """Run the mutated path in a mutant module's namespace, keeping the mutant's own docstring.
+
+    Afterwards the module holds everything the reference defines (with the bug planted) and
+    MUTATES = path, which tells the plugin which reference module it stands in for.
+    """
+    doc = module_globals.get("__doc__")
+    exec(mutate(path, replacements, module_globals["__name__"]), module_globals)
+    module_globals["__doc__"] = doc
+    module_globals["MUTATES"] = path

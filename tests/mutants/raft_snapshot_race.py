@@ -1,16 +1,16 @@
-"""MUTANT of raft1/raft.py with a planted 3D race (issue 13); not a solution.
+"""MUTANT of raft1/raft.py: InstallSnapshot sends the snapshot on applyCh from its own thread.
 
-The only change is in InstallSnapshot: it sets lastApplied at once and sends the snapshot's
-ApplyMsg on applyCh from a thread of its own, while committed entries still go through the
-applier. Entries after the snapshot can then reach applyCh before it (the harness: "apply out
+A planted 3D race (issue 13); not a solution. The only change is in InstallSnapshot: it sets
+lastApplied at once and sends the snapshot's ApplyMsg on applyCh from a thread of its own,
+while committed entries still go through the applier. Entries after the snapshot can then reach applyCh before it (the harness: "apply out
 of order"). A public Go solution had this bug; Go's scheduler exposes it, an unloaded GIL
 hardly ever does, the schedule noise (tester/noise.py) does. Run the lab tests against it with
     KUBEKV_MUTANT=raft_snapshot_race python -m pytest -p tests.mutants.plugin raft1 -k 3D
 """
 
-from tests.mutants import mutate
+from tests.mutants import plant
 
-_DOC = __doc__
+PART = "3D"
 REPLACEMENTS = [(
     """            self.pending_snapshot = ApplyMsg(SnapshotValid=True, Snapshot=args.Data,
                                              SnapshotTerm=args.LastIncludedTerm,
@@ -33,5 +33,4 @@ REPLACEMENTS = [(
             pass  # Kill() closed applyCh
 """)]
 
-exec(mutate("raft1/raft.py", REPLACEMENTS, __name__), globals())
-__doc__ = _DOC
+plant(globals(), "raft1/raft.py", REPLACEMENTS)
