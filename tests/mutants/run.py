@@ -60,6 +60,7 @@ class Result:
     seed: int | None = None        # its seed (--sim)
     repetition: int | None = None  # 1-based: seeds run up to and including the kill (--sim)
     seconds: float = 0.0
+    tests_run: int = 0             # tests that reported (with --sim: labsim's report lines)
     detail: str = ""
     command: list[str] = field(default_factory=list)
 
@@ -193,11 +194,9 @@ def _classify(res: Result, rc: int, stopped: str, output: str, report: str | Non
     first_failed = None
     if report and os.path.exists(report):
         with open(report, encoding="utf-8") as f:
-            for line in f:
-                entry = json.loads(line)
-                if entry.get("outcome") == "failed":
-                    first_failed = entry
-                    break
+            entries = [json.loads(line) for line in f if line.strip()]
+        res.tests_run = len(entries)
+        first_failed = next((e for e in entries if e.get("outcome") == "failed"), None)
     if first_failed is not None:
         res.status, res.test, res.seed = "killed", first_failed["nodeid"], first_failed.get("seed")
     elif failed:
@@ -206,6 +205,8 @@ def _classify(res: Result, rc: int, stopped: str, output: str, report: str | Non
         pass  # a Fatal line, and the run was stopped (or ended) without a report of it
     elif stopped == "budget":
         res.status, res.detail = "budget", f"no failure within {res.seconds:.0f} s"
+        if res.tests_run:
+            res.detail += f" ({res.tests_run} tests run)"
     elif rc == 0:
         res.status = "survived"
     else:
