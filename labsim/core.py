@@ -723,10 +723,10 @@ class Condition:
         saved = self._release_save()
         self._sim_waiters.append(st)
         woken = False
-        st.masked += 1
         try:
             woken = sim.block(st, self._sim_waiters, timeout, "Condition.wait")
         finally:
+            st.masked += 1  # an interrupt waits until the lock is held again
             try:
                 self._acquire_restore(saved)
             finally:

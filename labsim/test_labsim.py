@@ -279,6 +279,25 @@ def TestInterruptRunsInTheBlockedThread():
         out["after"] = time.monotonic() - t0
     ''')
     assert res["out"]["caught"] == "from the other thread" and 1 <= res["out"]["after"] < 1.1
+    # Also out of a wait without a timeout (a Condition.wait re-takes its lock first).
+    res = run_case('''
+        main = threading.get_ident()
+        def fail():
+            raise KeyError("interrupted")
+        threading.Thread(target=lambda: (time.sleep(1), labsim.interrupt(main, fail))).start()
+        cv = threading.Condition()
+        try:
+            with cv:
+                cv.wait()
+        except KeyError:
+            out["caught"] = cv._is_owned()
+        threading.Thread(target=lambda: (time.sleep(1), labsim.interrupt(main, fail))).start()
+        try:
+            threading.Event().wait()
+        except KeyError:
+            out["event"] = True
+    ''')
+    assert res["out"] == {"caught": False, "event": True}, res
 
 
 def TestUncaughtExceptionInAThreadReachesExcepthook():
