@@ -26,7 +26,19 @@ NO_PIN_ENV = "KUBEKV_NO_PIN"
 CORE_ENV = "KUBEKV_PIN_CORE"
 
 
+# The cores this process could use before it pinned itself; its children (pytest-xdist
+# workers, spawned after the controller pinned itself) inherit the one-core mask and read
+# the full set from here, or every worker would land on the controller's core.
+CORES_BEFORE_PIN_ENV = "KUBEKV_CORES_BEFORE_PIN"
+
+
 def _allowed_cores() -> list[int]:
+    inherited = os.environ.get(CORES_BEFORE_PIN_ENV, "")
+    if inherited:
+        try:
+            return sorted(int(c) for c in inherited.split(","))
+        except ValueError:
+            pass
     try:
         return sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -56,6 +68,7 @@ def pin_to_one_core() -> int | None:
     core = choose_core()
     if core is None:
         return None
+    os.environ[CORES_BEFORE_PIN_ENV] = ",".join(map(str, _allowed_cores()))
     # sched_setaffinity(0) pins only the calling thread; pin every existing thread
     # (pytest-xdist has I/O threads) and new threads inherit the mask.
     try:

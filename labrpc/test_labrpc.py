@@ -956,3 +956,30 @@ def TestNotAHandlerSaysWhy(capsys):
             e.Call("Peer.Nope", 1, Ref(0))
     finally:
         rn.Cleanup()
+
+
+def TestXdistWorkersOfAPinnedControllerGetCoresOfTheirOwn():
+    # A worker inherits the controller's one-core mask; it must still choose from every core.
+    import os
+    import subprocess
+    import sys
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    controller = """
+import os, subprocess, sys
+from labrpc.affinity import pin_to_one_core
+pin_to_one_core()
+child = "import os; from labrpc.affinity import pin_to_one_core as p; p(); print(sorted(os.sched_getaffinity(0)))"
+for w in ("gw0", "gw1"):
+    out = subprocess.run([sys.executable, "-c", child], env={**os.environ, "PYTEST_XDIST_WORKER": w},
+                         capture_output=True, text=True)
+    print(out.stdout.strip())
+"""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KUBEKV_CORES_BEFORE_PIN", "KUBEKV_NO_PIN", "KUBEKV_PIN_CORE",
+                        "PYTEST_XDIST_WORKER")}
+    out = subprocess.run([sys.executable, "-c", controller], env=env, capture_output=True,
+                         text=True, timeout=60)
+    got = out.stdout.split()
+    assert len(got) == 2 and got[0] != got[1], out.stdout + out.stderr
