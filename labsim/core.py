@@ -956,58 +956,26 @@ def _virtual(st: SimThread) -> bool:
     return True
 
 
-def monotonic() -> float:
-    sim = _sim
-    if sim is not None:
-        st = sim.by_ident.get(_get_ident())
-        if st is not None and _virtual(st):
-            return MONOTONIC_BASE_S + sim.now
-    return _real_monotonic()
+def _clock(real: Callable[[], Any], base_s: float, ns: bool) -> Callable[[], Any]:
+    """A time function: virtual (base_s + the simulation's now) in a simulated thread, else real."""
+    def clock() -> Any:
+        sim = _sim
+        if sim is not None:
+            st = sim.by_ident.get(_get_ident())
+            if st is not None and _virtual(st):
+                return int((base_s + sim.now) * 1e9) if ns else base_s + sim.now
+        return real()
+    clock.__name__ = real.__name__
+    clock.__doc__ = real.__doc__
+    return clock
 
 
-def monotonic_ns() -> int:
-    sim = _sim
-    if sim is not None:
-        st = sim.by_ident.get(_get_ident())
-        if st is not None and _virtual(st):
-            return int((MONOTONIC_BASE_S + sim.now) * 1e9)
-    return _real_monotonic_ns()
-
-
-def perf_counter() -> float:
-    sim = _sim
-    if sim is not None:
-        st = sim.by_ident.get(_get_ident())
-        if st is not None and _virtual(st):
-            return MONOTONIC_BASE_S + sim.now
-    return _real_perf_counter()
-
-
-def perf_counter_ns() -> int:
-    sim = _sim
-    if sim is not None:
-        st = sim.by_ident.get(_get_ident())
-        if st is not None and _virtual(st):
-            return int((MONOTONIC_BASE_S + sim.now) * 1e9)
-    return _real_perf_counter_ns()
-
-
-def time_() -> float:
-    sim = _sim
-    if sim is not None:
-        st = sim.by_ident.get(_get_ident())
-        if st is not None and _virtual(st):
-            return EPOCH_S + sim.now
-    return _real_time()
-
-
-def time_ns() -> int:
-    sim = _sim
-    if sim is not None:
-        st = sim.by_ident.get(_get_ident())
-        if st is not None and _virtual(st):
-            return int((EPOCH_S + sim.now) * 1e9)
-    return _real_time_ns()
+monotonic = _clock(_real_monotonic, MONOTONIC_BASE_S, False)
+monotonic_ns = _clock(_real_monotonic_ns, MONOTONIC_BASE_S, True)
+perf_counter = _clock(_real_perf_counter, MONOTONIC_BASE_S, False)
+perf_counter_ns = _clock(_real_perf_counter_ns, MONOTONIC_BASE_S, True)
+time_ = _clock(_real_time, EPOCH_S, False)
+time_ns = _clock(_real_time_ns, EPOCH_S, True)
 
 
 def sleep(secs: float) -> None:
