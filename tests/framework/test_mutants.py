@@ -177,3 +177,25 @@ def TestRunnerTable():
     text = run.table(results, sim=True)
     assert "TestReElection3A" in text and "3 (#3)" in text and "raft_y" in text
     assert "seed" not in run.table(results, sim=False)
+
+
+def TestRunnerSuiteScope():
+    argv, _ = run.command("raft_double_vote", "3A", sim=True, seeds=13, seed_base=1, scope="suite", workers=2)
+    assert "-k" not in argv and argv[argv.index("-n") + 1] == "2"
+    assert {"raft1/test_raft.py", "rsm/test_rsm.py", "kvraft1/test_kvraft.py"} <= set(argv)
+    argv, _ = run.command("rsm_no_monitor", "4A", sim=True, seeds=1, seed_base=1, scope="suite")
+    assert "raft1/test_raft.py" not in argv and "rsm/test_rsm.py" in argv and "-n" not in argv
+    argv, _ = run.command("kv_get_local_read", "4B", sim=False, seeds=1, seed_base=1, scope="suite")
+    assert argv[-1] == "kvraft1/test_kvraft.py"
+
+
+def TestUnreachableMutantsSayWhyAndAreCountedApart(capsys, monkeypatch):
+    marked = [n for n in plugin.MUTANTS if run.unreachable(n)]
+    assert "raft_commit_no_min" in marked and len(marked) < len(plugin.MUTANTS) // 4
+    assert all(len(run.unreachable(n)) > 20 for n in marked)  # a reason, not a flag
+    fake = {"raft_double_vote": "killed", "raft_commit_no_min": "survived"}
+    monkeypatch.setattr(run, "run_one", lambda mutant, part, *a, **k: run.Result(
+        mutant, part, fake[mutant], unreachable=run.unreachable(mutant)))
+    assert run.main(["--sim", "--seeds", "1", "raft_double_vote", "raft_commit_no_min"]) == 0
+    out = capsys.readouterr().out
+    assert "killed 1/1 (100%); 1 marked UNREACHABLE not counted (0 of them killed)" in out

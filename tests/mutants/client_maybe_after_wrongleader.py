@@ -9,6 +9,7 @@ Run the lab tests against it:
 
 from tests.mutants import plant
 
+UNREACHABLE = "ErrMaybe is always allowed: a weaker answer, never a wrong one"
 PART = "4B"
 REPLACEMENTS = [(
     """            if reply.Err != rpc.ErrWrongLeader:

@@ -9,6 +9,7 @@ Run the lab tests against it:
 
 from tests.mutants import plant
 
+UNREACHABLE = "liveness only: the next incoming RPC carries the higher term, within an election timeout"
 PART = "3A"
 REPLACEMENTS = [(
     '                    if not self.dead and not self.observe_term(reply.Term):\n',

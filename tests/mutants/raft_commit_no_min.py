@@ -9,6 +9,7 @@ Run the lab tests against it:
 
 from tests.mutants import plant
 
+UNREACHABLE = "equivalent: an AppendEntries always carries the leader's whole suffix, so LeaderCommit <= its last new index"
 PART = "3B"
 REPLACEMENTS = [(
     """            if args.LeaderCommit > self.commitIndex and last_new > self.commitIndex:

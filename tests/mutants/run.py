@@ -3,15 +3,24 @@
 Usage (from the repository root):
     python -m tests.mutants.run                          # every mutant, its part's tests once, real time
     python -m tests.mutants.run --sim --seeds 10         # simulated, seeds 1..10 (--seed-base 1)
+    python -m tests.mutants.run --sim --scope suite --seeds 13 --workers 2 --budget-s 600
+                                                         # a simulated grading run of the whole suite
     python -m tests.mutants.run --sim --seeds 50 raft_figure8_commit rsm_no_monitor
     python -m tests.mutants.run --parts 3A,3B --budget-s 600 --json out.json
     python -m tests.mutants.run --reference --sim        # no mutant: the same commands must pass
     python -m tests.mutants.run --list
 
-For each mutant one subprocess runs `pytest -p tests.mutants.plugin -x -k <PART>` on its part's
-test file(s) with KUBEKV_MUTANT=<name>; with --sim also KUBEKV_SIM=1, KUBEKV_SIM_SEED=<base>
-and `--count N --repeat-scope session`, so the whole part runs with seed base, then base+1, ...
-and -x stops at the first failure: "seeds to first kill" is that failure's repetition.  The
+For each mutant one subprocess runs `pytest -p tests.mutants.plugin -x` with KUBEKV_MUTANT=<name>:
+with --scope part (the default) on its part's test file(s) with `-k <PART>`; with --scope suite
+on every lab test that runs the mutated module (a Raft mutant meets 3A..4C, as a student's
+solution does in a grading run).  With --sim also KUBEKV_SIM=1, KUBEKV_SIM_SEED=<base> and
+`--count N --repeat-scope session`, so the tests run with seed base, then base+1, ... and -x
+stops at the first failure: "seeds to first kill" is that failure's repetition.  --workers N
+spreads each run over N pytest-xdist workers.
+
+A mutant that no test can kill says why in UNREACHABLE (an equivalent mutant, or a bug the Go
+tests' steps cannot reach); it is run unless --skip-unreachable, and it is counted apart: the
+kill rate is over the others.  The
 failure and its seed come from KUBEKV_SIM_REPORT (labsim's one JSON line per test), else from
 the run's own output.  A test that prints the tester's "Fatal:" line counts as a kill at once:
 the process gets FATAL_GRACE_S to finish and is then stopped (under labsim a failure in a
@@ -36,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 from tests.mutants import REPO
-from tests.mutants.plugin import MUTANT_ENV, MUTANTS, load
+from tests.mutants.plugin import MUTANT_ENV, MUTANTS, load, mutated_path
 
 PART_TESTS = {
     "3A": ["raft1/test_raft.py"], "3B": ["raft1/test_raft.py"], "3C": ["raft1/test_raft.py"],
@@ -44,10 +53,17 @@ PART_TESTS = {
     "4C": ["rsm/test_rsm.py", "kvraft1/test_kvraft.py"],
 }
 PARTS = tuple(PART_TESTS)
+# The lab test files that run each mutable module (rsm runs Raft, kvraft runs rsm).
+SUITE_TESTS = {
+    "raft1/raft.py": ["raft1/test_raft.py", "rsm/test_rsm.py", "kvraft1/test_kvraft.py"],
+    "rsm/rsm.py": ["rsm/test_rsm.py", "kvraft1/test_kvraft.py"],
+    "kvraft1/server.py": ["kvraft1/test_kvraft.py"],
+    "kvraft1/client.py": ["kvraft1/test_kvraft.py"],
+}
 REFERENCE = "(reference)"
 FATAL_GRACE_S = 10.0
 _NODEID = re.compile(r"^(\S+\.py::\w+(?:\[(\d+)-(\d+)\])?)")
-_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+\.py::\S+)")
+_FAILED = re.compile(r"^(?:\[gw\d+\] (?:\[ *\d+%\] )?)?(?:FAILED|ERROR) (\S+\.py::\S+)")
 _REPLAY_SEED = re.compile(r"KUBEKV_SIM_SEED=(\d+)")
 
 
@@ -60,6 +76,7 @@ class Result:
     seed: int | None = None        # its seed (--sim)
     repetition: int | None = None  # 1-based: seeds run up to and including the kill (--sim)
     seconds: float = 0.0
+    unreachable: str = ""          # the mutant's UNREACHABLE: why no test can kill it
     tests_run: int = 0             # tests that reported (with --sim: labsim's report lines)
     detail: str = ""
     command: list[str] = field(default_factory=list)
@@ -77,6 +94,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=None, help="seeds per mutant with --sim (default 10)")
     p.add_argument("--seed-base", type=int, default=1, help="first seed (default 1)")
     p.add_argument("--budget-s", type=float, default=None, help="stop a mutant's run after this many seconds")
+    p.add_argument("--scope", choices=("part", "suite"), default="part",
+                   help="part: the tests of the mutant's PART; suite: every lab test that runs its module")
+    p.add_argument("--workers", type=int, default=1, help="pytest-xdist workers per run (default 1: none)")
+    p.add_argument("--skip-unreachable", action="store_true", help="do not run mutants marked UNREACHABLE")
     p.add_argument("--parts", default="", help="only mutants of these parts, e.g. 3A,3B")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--log-dir", default=None, help="where each run's output goes (default: a temp dir)")
@@ -90,6 +111,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--seeds must be at least 1")
     if args.seeds > 1 and not args.sim:
         p.error("--seeds > 1 needs --sim (a real-time run is one run)")
+    if args.workers < 1:
+        p.error("--workers must be at least 1")
     args.parts = [s.strip().upper() for s in args.parts.split(",") if s.strip()]
     unknown = [s for s in args.parts if s not in PART_TESTS]
     if unknown:
@@ -115,11 +138,28 @@ def select(names: Iterable[str], parts: Iterable[str]) -> list[tuple[str, str]]:
     return [(n, p) for n, p in picked if not parts or p in parts]
 
 
+def unreachable(name: str) -> str:
+    """Why mutant name cannot be killed by any lab test ("" if it should be)."""
+    return getattr(load(name), "UNREACHABLE", "")
+
+
+def test_files(mutant: str | None, part: str, scope: str) -> list[str]:
+    """The pytest arguments that select the tests of one run."""
+    if scope == "part":
+        return [*PART_TESTS[part], "-k", part]
+    if mutant is None:  # the reference: the whole suite
+        return sorted({f for files in PART_TESTS.values() for f in files})
+    return list(SUITE_TESTS[mutated_path(load(mutant))])
+
+
 def command(mutant: str | None, part: str, sim: bool, seeds: int, seed_base: int,
-            report: str | None = None) -> tuple[list[str], dict[str, str]]:
+            report: str | None = None, scope: str = "part",
+            workers: int = 1) -> tuple[list[str], dict[str, str]]:
     """The pytest command line and the environment changes for one mutant's (or the reference's) run."""
     argv = [sys.executable, "-m", "pytest", "-p", "tests.mutants.plugin", "-p", "no:cacheprovider",
-            "-x", "-v", "-s", "-rfE", *PART_TESTS[part], "-k", part]
+            "-x", "-v", "-s", "-rfE", *test_files(mutant, part, scope)]
+    if workers > 1:
+        argv += ["-n", str(workers)]
     env = {}
     if mutant is not None:
         env[MUTANT_ENV] = mutant
@@ -137,17 +177,18 @@ def _strip_repetition(nodeid: str) -> str:
 
 
 def run_one(mutant: str | None, part: str, sim: bool, seeds: int, seed_base: int,
-            budget_s: float | None, log_dir: str) -> Result:
+            budget_s: float | None, log_dir: str, scope: str = "part", workers: int = 1) -> Result:
     name = mutant or REFERENCE
     log_path = os.path.join(log_dir, f"{mutant or 'reference-' + part}.log")
     report = os.path.join(log_dir, f"{mutant or 'reference-' + part}.jsonl") if sim else None
     if report and os.path.exists(report):
         os.remove(report)
-    argv, extra = command(mutant, part, sim, seeds, seed_base, report)
+    argv, extra = command(mutant, part, sim, seeds, seed_base, report, scope, workers)
     env = {k: v for k, v in os.environ.items()
            if k not in (MUTANT_ENV, "KUBEKV_SIM", "KUBEKV_SIM_SEED", "KUBEKV_SIM_REPORT")}
     env.update(extra)
-    res = Result(name, part, command=[f"{k}={v}" for k, v in extra.items()] + argv[1:])
+    res = Result(name, part, command=[f"{k}={v}" for k, v in extra.items()] + argv[1:],
+                 unreachable=unreachable(mutant) if mutant else "")
     start = time.monotonic()
     seen: dict[str, Any] = {"fatal_at": None}
     with open(log_path, "w", encoding="utf-8") as log:
@@ -235,6 +276,8 @@ def table(results: list[Result], sim: bool) -> str:
     rows = []
     for r in results:
         status = "yes" if r.killed else ("no" if r.status == "survived" else r.status)
+        if r.unreachable:
+            status += " (unreachable)"
         seed = "" if r.seed is None else f"{r.seed} (#{r.repetition})"
         rows.append([r.mutant, r.part, status, r.test.split("::")[-1], seed if sim else "", f"{r.seconds:.1f}"])
     if not sim:
@@ -269,15 +312,18 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(log_dir, exist_ok=True)
     if args.reference:
         jobs = [(None, p) for p in (args.parts or sorted({p for _, p in selected}))]
+        if args.scope == "suite":
+            jobs = [(None, "all")]
     else:
-        jobs = list(selected)
+        jobs = [(n, p) for n, p in selected if not (args.skip_unreachable and unreachable(n))]
     mode = (f"simulated, seeds {args.seed_base}..{args.seed_base + args.seeds - 1}" if args.sim
             else "real time, one run")
     print(f"{len(jobs)} run(s), {mode}; logs in {log_dir}", flush=True)
     results = []
     start = time.monotonic()
     for mutant, part in jobs:
-        r = run_one(mutant, part, args.sim, args.seeds, args.seed_base, args.budget_s, log_dir)
+        r = run_one(mutant, part, args.sim, args.seeds, args.seed_base, args.budget_s, log_dir,
+                    args.scope, args.workers)
         results.append(r)
         seed = f" seed {r.seed}" if r.seed is not None else ""
         print(f"  {r.mutant:40} {part}  {r.status:8} {r.test.split('::')[-1]}{seed} "
@@ -290,7 +336,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference: {killed} false kill(s) in {len(results)} run(s), "
               f"{sum(r.status == 'error' for r in results)} error(s); {wall:.0f} s")
     else:
-        print(f"killed {killed}/{len(results)}; {wall:.0f} s wall time")
+        counted = [r for r in results if not r.unreachable]
+        killed = sum(r.killed for r in counted)
+        marked = len(results) - len(counted)
+        rate = f" ({100 * killed / len(counted):.0f}%)" if counted else ""
+        print(f"killed {killed}/{len(counted)}{rate}"
+              + (f"; {marked} marked UNREACHABLE not counted "
+                 f"({sum(r.killed for r in results if r.unreachable)} of them killed)" if marked else "")
+              + f"; {wall:.0f} s wall time")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"mode": mode, "sim": args.sim, "seeds": args.seeds, "seed_base": args.seed_base,
