@@ -1,6 +1,8 @@
 """The `kubekv` console script.
 
 Usage:
+    kubekv test 3B --runs 100        # the flake hunter (kubekv/flakes.py)
+    kubekv grade [DIR] --runs 5      # grade a solution part by part (kubekv/grade.py)
     kubekv demo                      # 5 servers, 5 clients, 10 s of faults, porcupine check: ~11 s
     kubekv demo --seconds 5 --clients 3 --reliable --no-partitions --no-crashes
     kubekv demo --seed 42            # the same fault schedule as any other run with --seed 42
@@ -60,6 +62,9 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     d.add_argument("--vis", default="kubekv-demo.html",
                    help="where to write the HTML visualisation (default kubekv-demo.html)")
     d.add_argument("--quiet", action="store_true", help="no progress line")
+    from kubekv import flakes, grade
+    flakes.add_parser(sub)
+    grade.add_parser(sub)
     return p, d
 
 
@@ -110,6 +115,12 @@ def _vis_problem(path: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser, demo_parser = build_parsers()
     args = parser.parse_args(argv)
+    if args.command in ("test", "grade"):
+        from kubekv import flakes, grade
+        problem = flakes.run_options_problem(args)
+        if problem:
+            parser.error(f"{args.command}: {problem}")
+        return flakes.main(args) if args.command == "test" else grade.main(args)
     problem = demo_args_problem(args) if args.command == "demo" else None
     if problem:
         demo_parser.error(problem)  # exits 2

@@ -32,7 +32,8 @@ CORE_ENV = "KUBEKV_PIN_CORE"
 CORES_BEFORE_PIN_ENV = "KUBEKV_CORES_BEFORE_PIN"
 
 
-def _allowed_cores() -> list[int]:
+def allowed_cores() -> list[int]:
+    """The cores this process may use (before any pinning of its own or of its parent's)."""
     inherited = os.environ.get(CORES_BEFORE_PIN_ENV, "")
     if inherited:
         try:
@@ -49,7 +50,7 @@ def choose_core() -> int | None:
     """The core this process should run on, or None when pinning is off or unsupported."""
     if os.environ.get(NO_PIN_ENV, "").strip() not in ("", "0"):
         return None
-    cores = _allowed_cores()
+    cores = allowed_cores()
     if not cores:
         return None
     forced = os.environ.get(CORE_ENV, "").strip()
@@ -68,7 +69,7 @@ def pin_to_one_core() -> int | None:
     core = choose_core()
     if core is None:
         return None
-    os.environ[CORES_BEFORE_PIN_ENV] = ",".join(map(str, _allowed_cores()))
+    os.environ[CORES_BEFORE_PIN_ENV] = ",".join(map(str, allowed_cores()))
     # sched_setaffinity(0) pins only the calling thread; pin every existing thread
     # (pytest-xdist has I/O threads) and new threads inherit the mask.
     try:

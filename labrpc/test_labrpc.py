@@ -964,9 +964,9 @@ def TestXdistWorkersOfAPinnedControllerGetCoresOfTheirOwn():
     import subprocess
     import sys
 
-    from labrpc.affinity import _allowed_cores
+    from labrpc.affinity import allowed_cores
 
-    if len(_allowed_cores()) < 2:   # this process is pinned: the cores it had before
+    if len(allowed_cores()) < 2:   # this process is pinned: the cores it had before
         pytest.skip("needs two cores")
     controller = """
 import os, subprocess, sys
