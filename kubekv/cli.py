@@ -3,6 +3,7 @@
 Usage:
     kubekv test 3B --runs 100        # the flake hunter (kubekv/flakes.py)
     kubekv grade [DIR] --runs 5      # grade a solution part by part (kubekv/grade.py)
+    kubekv logs FILE --columns       # pretty-print a per-peer debug log (kubekv/logview.py)
     kubekv demo                      # 5 servers, 5 clients, 10 s of faults, porcupine check: ~11 s
     kubekv demo --seconds 5 --clients 3 --reliable --no-partitions --no-crashes
     kubekv demo --seed 42            # the same fault schedule as any other run with --seed 42
@@ -62,9 +63,10 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     d.add_argument("--vis", default="kubekv-demo.html",
                    help="where to write the HTML visualisation (default kubekv-demo.html)")
     d.add_argument("--quiet", action="store_true", help="no progress line")
-    from kubekv import flakes, grade
+    from kubekv import flakes, grade, logview
     flakes.add_parser(sub)
     grade.add_parser(sub)
+    logview.add_parser(sub)
     return p, d
 
 
@@ -115,6 +117,9 @@ def _vis_problem(path: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser, demo_parser = build_parsers()
     args = parser.parse_args(argv)
+    if args.command == "logs":
+        from kubekv import logview
+        return logview.main(args)
     if args.command in ("test", "grade"):
         from kubekv import flakes, grade
         problem = flakes.run_options_problem(args)

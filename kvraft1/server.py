@@ -31,6 +31,7 @@ from typing import Any
 import labgob
 from kvraft1 import rpc
 from rsm.rsm import MakeRSM, Op, StateMachine
+from tester import dlog
 
 # How long a request waits for its op to commit before the server answers ErrWrongLeader
 # (a Put: ErrMaybe) and the Clerk tries the next server. A leader cut off in a minority keeps
@@ -65,7 +66,9 @@ class KVServer(StateMachine):
                     return rpc.GetReply(Err=rpc.ErrNoKey)
                 return rpc.GetReply(Value=entry[0], Version=entry[1], Err=rpc.OK)
             if isinstance(req, rpc.PutArgs):
-                return rpc.PutReply(Err=self._put(req))
+                err = self._put(req)
+                dlog.DPrintf(dlog.KV, self.me, "Put %r version %d: %s", req.Key, req.Version, err)
+                return rpc.PutReply(Err=err)
         raise TypeError(f"KVServer.DoOp: expected rpc.GetArgs or rpc.PutArgs, got {type(req).__name__}")
 
     def _put(self, args: rpc.PutArgs) -> rpc.Err:

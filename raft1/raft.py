@@ -52,6 +52,9 @@ Threads (all stop after Kill(); names start with "raft<me>-"):
                   can take seconds to fail (labrpc's long delays), so no RPC is ever made by a
                   thread that has something else to do, and never while holding the lock.
 
+Debugging: tester.dlog's DPrintf logs each key event under its topic (term, timer, vote,
+leader, append, commit, apply, persist, snapshot); off unless KUBEKV_DEBUG names the topic.
+
 Concurrency rules: one lock (self.mu) guards all state; every Condition shares it.  The
 lock is never held across an RPC, a thread start or an applyCh send: the service calls
 Snapshot() from the thread that receives applyCh, so holding the lock while sending
@@ -69,6 +72,7 @@ from typing import Any, Callable
 
 import labgob
 from raft1 import raftapi
+from tester import dlog
 from raft1.chan import Chan, ChanClosed
 from raft1.raftapi import ApplyMsg
 
@@ -283,6 +287,8 @@ class Raft(raftapi.Raft):
         # took 5.4 ms, on every Start and AppendEntries; now 0.05 ms.
         e.EncodeGrowingList(self.log, self.log_encodings)
         self.persister.Save(w.getvalue(), self.snapshot)
+        dlog.DPrintf(dlog.PERSIST, self.me, "saved T%d votedFor=%s log %d..%d", self.currentTerm,
+                     self.votedFor, self.log_base, self.log_base + len(self.log) - 1)
 
     def read_persist(self, data: bytes, snapshot: bytes) -> None:
         """Restore the state saved by persist(); empty data means a fresh peer."""
@@ -364,6 +370,7 @@ class Raft(raftapi.Raft):
             self.compact_log(index, self.term_at(index))
             self.snapshot = snapshot
             self.persist()
+            dlog.DPrintf(dlog.SNAPSHOT, self.me, "service snapshot through %d", index)
 
     def PersistBytes(self) -> int:
         return self.persister.RaftStateSize()
@@ -399,6 +406,7 @@ class Raft(raftapi.Raft):
 
     def become_follower(self, term: int) -> None:
         if term > self.currentTerm:
+            dlog.DPrintf(dlog.TERM, self.me, "T%d -> T%d, follower", self.currentTerm, term)
             self.currentTerm = term
             self.votedFor = None
             self.persist()
@@ -418,8 +426,11 @@ class Raft(raftapi.Raft):
         self.votes = {self.me}
         self.persist()
         self.reset_election_timer()
+        dlog.DPrintf(dlog.TIMER, self.me, "election timeout: candidate in T%d", self.currentTerm)
 
     def become_leader(self) -> None:
+        dlog.DPrintf(dlog.LEADER, self.me, "leader in T%d with votes %s, log ..%d", self.currentTerm,
+                     sorted(self.votes), self.last_index())
         self.state = LEADER
         for p in range(len(self.peers)):
             self.nextIndex[p] = self.last_index() + 1
@@ -495,6 +506,10 @@ class Raft(raftapi.Raft):
                 self.persist()
                 self.reset_election_timer()
                 reply.VoteGranted = True
+                dlog.DPrintf(dlog.VOTE, self.me, "granting vote to S%d in T%d", args.CandidateId, args.Term)
+            else:
+                dlog.DPrintf(dlog.VOTE, self.me, "refusing S%d in T%d (voted for %s)", args.CandidateId,
+                             args.Term, self.votedFor)
 
     def candidate_is_up_to_date(self, args: RequestVoteArgs) -> bool:
         """Section 5.4.1: compare the last terms, then the lengths."""
@@ -641,6 +656,7 @@ class Raft(raftapi.Raft):
         matches = sorted(self.matchIndex, reverse=True)
         n = matches[len(self.peers) // 2]  # held by a majority (the leader counts itself)
         if n > self.commitIndex and self.term_at(n) == self.currentTerm:
+            dlog.DPrintf(dlog.COMMIT, self.me, "leader commits %d..%d", self.commitIndex + 1, n)
             self.commitIndex = n
             self.commit_time = time.monotonic()
             self.apply_cond.notify()
@@ -666,11 +682,17 @@ class Raft(raftapi.Raft):
                 entries = entries[self.log_base - prev:]
                 prev, prev_term = self.log_base, self.base_term()
             if not self.log_matches(prev, prev_term, reply):
+                dlog.DPrintf(dlog.APPEND, self.me, "rejecting S%d: no %d/T%d (XTerm %d XIndex %d XLen %d)",
+                             args.LeaderId, prev, prev_term, reply.XTerm, reply.XIndex, reply.XLen)
                 return
             self.merge_entries(prev, entries)
             last_new = prev + len(entries)
+            if entries:
+                dlog.DPrintf(dlog.APPEND, self.me, "from S%d: %d entries after %d", args.LeaderId,
+                             len(entries), prev)
             if args.LeaderCommit > self.commitIndex and last_new > self.commitIndex:
                 self.commitIndex = min(args.LeaderCommit, last_new)
+                dlog.DPrintf(dlog.COMMIT, self.me, "follower commits through %d", self.commitIndex)
                 self.apply_cond.notify()
             reply.Success = True
 
@@ -723,6 +745,8 @@ class Raft(raftapi.Raft):
             self.follow_leader()
             if args.LastIncludedIndex <= self.commitIndex:
                 return  # we have all of it already (perhaps a reordered RPC)
+            dlog.DPrintf(dlog.SNAPSHOT, self.me, "installing S%d's snapshot through %d/T%d", args.LeaderId,
+                         args.LastIncludedIndex, args.LastIncludedTerm)
             self.compact_log(args.LastIncludedIndex, args.LastIncludedTerm)
             self.snapshot = args.Data
             self.persist()
@@ -754,6 +778,10 @@ class Raft(raftapi.Raft):
                     if self.dead:
                         return
                     msgs = self.next_messages()
+                if msgs[0].SnapshotValid:
+                    dlog.DPrintf(dlog.APPLY, self.me, "delivering snapshot through %d", msgs[0].SnapshotIndex)
+                else:
+                    dlog.DPrintf(dlog.APPLY, self.me, "applying %d..%d", msgs[0].CommandIndex, msgs[-1].CommandIndex)
                 for msg in msgs:
                     self.applyCh.send(msg)  # without the lock: the receiver may call Snapshot()
                 applied = msgs[-1].SnapshotIndex if msgs[-1].SnapshotValid else msgs[-1].CommandIndex

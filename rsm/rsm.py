@@ -41,6 +41,7 @@ from typing import Any
 import labgob
 from kvraft1 import rpc
 from raft1.raftapi import ApplyMsg, Chan, Raft
+from tester import dlog
 
 # How often the monitor asks Raft for its term while Submits wait. A leader cut off in a
 # minority keeps its term, so its Submits keep waiting; once the partition heals it learns the
@@ -144,6 +145,8 @@ class RSM:
             with self.mu:   # e.g. req's class is not registered with labgob
                 self.waiters.pop(w.id, None)
             raise
+        dlog.DPrintf(dlog.RSM, self.me, "op %d: Start gave index %d term %d leader=%s", w.id, index, term,
+                     is_leader)
         with self.mu:
             if not w.done:
                 if not is_leader or self.dead or index <= self.last_applied:
@@ -178,6 +181,7 @@ class RSM:
             raise TypeError(f"rsm: log entry {msg.CommandIndex} holds a {type(op).__name__}, not an rsm.Op; "
                             "only RSM.Submit may call Start on an RSM's Raft")
         result = self.sm.DoOp(op.Req)
+        dlog.DPrintf(dlog.RSM, self.me, "applied index %d: op %d of S%d", msg.CommandIndex, op.Id, op.Me)
         with self.mu:
             self.last_applied = msg.CommandIndex
             w = self.by_index.pop(msg.CommandIndex, None)
@@ -205,6 +209,7 @@ class RSM:
         if self.applied_since_snapshot * self.bytes_per_entry < threshold / 2:
             return
         self.rf.Snapshot(index, self.sm.Snapshot())
+        dlog.DPrintf(dlog.RSM, self.me, "snapshot through %d (Raft state was %d bytes)", index, size)
         self.snapshots_taken += 1
         freed = size - self.rf.PersistBytes()
         if freed > 0:
@@ -216,6 +221,7 @@ class RSM:
             if msg.SnapshotIndex <= self.last_applied:
                 return
         self.sm.Restore(msg.Snapshot)
+        dlog.DPrintf(dlog.RSM, self.me, "restored a snapshot through %d", msg.SnapshotIndex)
         self.applied_since_snapshot = 0
         with self.mu:
             self.last_applied = msg.SnapshotIndex

@@ -10,6 +10,8 @@ What it does:
   schedule-noise seed, `python -m pytest <test>`), and lists those lines again at the end;
 - prunes thread bootstrap and tester frames from a failing test's traceback, so it ends in
   the test's or the lab's own code;
+- with the debug log on (KUBEKV_DEBUG, tester/dlog.py), ends a failure's report with the
+  last lines each peer logged in that test;
 - counts the porcupine checks of every test (works with pytest-xdist: each test's counts travel
   in its report) and prints at the end of the session, for example
       porcupine: 60 checks, 59 ok, 0 illegal, 1 unknown (timed out, assumed ok): TestSnapshotUnreliable4C
@@ -27,7 +29,7 @@ import pytest
 
 import labrpc
 import labsim
-from tester import failure, stats
+from tester import dlog, failure, stats
 
 _KEY = "kubekv_porcupine"
 _session_totals = {"checks": 0, "ok": 0, "illegal": 0, "unknown": 0}
@@ -55,6 +57,7 @@ def pytest_runtest_teardown(item: Any) -> None:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_setup(item: Any):
     item._kubekv_networks = labrpc.networks_made()
+    dlog.reset_tails()
     yield
 
 
@@ -64,6 +67,10 @@ def pytest_runtest_makereport(item: Any, call: Any):
     rep = outcome.get_result()
     if rep.failed and rep.when in ("call", "teardown"):
         line = replay_line(item)
+        tails = dlog.tails()
+        if tails:
+            rep.sections.append((f"debug log: the last {dlog.TAIL_LINES} lines of each peer",
+                                 "\n".join(ln for lines in tails.values() for ln in lines)))
         rep.sections.append(("replay", line))
         rep.user_properties.append((_REPLAY_KEY, line))
 

@@ -32,6 +32,7 @@ run goes to <log-dir>/<name>.log.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
@@ -200,6 +201,8 @@ def run_one(mutant: str | None, part: str, sim: bool, seeds: int, seed_base: int
         while proc.poll() is None:
             time.sleep(0.2)
             now = time.monotonic()
+            if seen["fatal_at"] is None and report and _reports_failure(report):
+                seen["fatal_at"] = now  # -x under xdist waits for the other workers' tests
             if seen["fatal_at"] is not None and now - seen["fatal_at"] > FATAL_GRACE_S:
                 stopped = "stopped after the tester's Fatal"
             elif budget_s is not None and now - start > budget_s:
@@ -214,6 +217,15 @@ def run_one(mutant: str | None, part: str, sim: bool, seeds: int, seed_base: int
         output = f.read()
     _classify(res, rc, stopped, output, report, seed_base)
     return res
+
+
+def _reports_failure(report: str) -> bool:
+    """Does labsim's report (one JSON line per test) hold a failed test yet?"""
+    try:
+        with open(report, encoding="utf-8") as f:
+            return '"outcome": "failed"' in f.read()
+    except OSError:
+        return False
 
 
 def _read_output(proc: subprocess.Popen, log: Any, res: Result, seen: dict[str, Any]) -> None:
@@ -294,10 +306,9 @@ def table(results: list[Result], sim: bool) -> str:
     t = Table(*headers)
     for row in rows:
         t.add_row(*row)
-    console = Console(record=True, width=160)
-    with console.capture():
-        console.print(t)
-    return console.export_text()
+    buf = io.StringIO()
+    Console(file=buf, width=160, color_system=None).print(t)
+    return buf.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
