@@ -1,6 +1,7 @@
 """The `kubekv` console script.
 
 Usage:
+    kubekv handout DIR               # a student repository with skeletons (kubekv/handout.py)
     kubekv test 3B --runs 100        # the flake hunter (kubekv/flakes.py)
     kubekv grade [DIR] --runs 5      # grade a solution part by part (kubekv/grade.py)
     kubekv logs FILE --columns       # pretty-print a per-peer debug log (kubekv/logview.py)
@@ -63,7 +64,8 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     d.add_argument("--vis", default="kubekv-demo.html",
                    help="where to write the HTML visualisation (default kubekv-demo.html)")
     d.add_argument("--quiet", action="store_true", help="no progress line")
-    from kubekv import flakes, grade, logview
+    from kubekv import flakes, grade, handout, logview
+    handout.add_parser(sub)
     flakes.add_parser(sub)
     grade.add_parser(sub)
     logview.add_parser(sub)
@@ -117,6 +119,9 @@ def _vis_problem(path: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser, demo_parser = build_parsers()
     args = parser.parse_args(argv)
+    if args.command == "handout":
+        from kubekv import handout
+        return handout.main(args)
     if args.command == "logs":
         from kubekv import logview
         return logview.main(args)
