@@ -54,12 +54,12 @@ class: objects are made with object.__new__ and their fields are filled directly
 
 from __future__ import annotations
 
+import _thread
 import dataclasses
 import enum
 import io
 import operator
 import sys
-import threading
 import typing
 from typing import Any
 
@@ -88,7 +88,10 @@ _UINT64_MAX = (1 << 64) - 1
 _PRIMITIVES = (type(None), bool, int, float, str, bytes)
 _FAST_TYPES = frozenset({type(None), bool, float, str, bytes})
 
-_mu = threading.Lock()   # guards the registry, `checked`, errorCount
+# Guards the registry, `checked`, errorCount.  A raw lock: held briefly and never across a
+# wait, so under labsim it need not be a scheduling point -- and must not be, since a class's
+# first registration or encoding takes it and a later test in the same process skips that.
+_mu = _thread.allocate_lock()
 errorCount = 0           # read by the tests, like Go's labgob.errorCount
 _checked: set[type] = set()
 _by_name: dict[str, "_ClassInfo"] = {}

@@ -63,3 +63,15 @@ def TestPlantedStartRaceIsFoundAndReplays():
     assert _traces(a.stdout) == _traces(b.stdout) and "1 failed" in b.stdout
     ref = _sim_pytest(1, node)
     assert "1 passed" in ref.stdout, ref.stdout[-3000:]
+
+
+def TestASeedRunsTheSameAloneAsAfterOtherTests():
+    # A cache filled on first use (labgob's registry, a module imported lazily) must not be a
+    # scheduling point: repetition 2 of `--count 2` from seed 4 is seed 5, and must run as
+    # seed 5 does alone in a fresh process, and after a test of another part.
+    node = "kvraft1/test_kvraft.py::TestBasic4B"
+    alone = _traces(_sim_pytest(5, node).stdout)
+    repeated = _traces(_sim_pytest(4, node, "--count", "2").stdout)
+    after = _traces(_sim_pytest(5, "rsm/test_rsm.py::TestBasic4A", node).stdout)
+    assert len(alone) == 1 and len(repeated) == 2 and len(after) == 2
+    assert alone[0][1].startswith("seed=5 ") and alone[0][1] == repeated[1][1] == after[1][1]
