@@ -130,15 +130,18 @@ def TestGradeRefusesBadPointsAndParts(solution, tmp_path, capsys):
 
 
 def TestCtrlCPrintsThePartialTable(solution, tmp_path):
-    env = dict(os.environ, SLOW_S="30")
+    env = dict(os.environ, SLOW_S="60")
+    kept = tmp_path / "kept"
     cmd = [sys.executable, "-m", "kubekv.cli", "test", "TestSteady3A", "TestSlow3B", "--runs", "2",
-           "--workers", "2", "--dir", str(solution), "--output", str(tmp_path / "kept")]
+           "--workers", "2", "--keep-all", "--dir", str(solution), "--output", str(kept)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    # Wait until both quick runs are done (the slow ones hold the workers), then Ctrl-C.
-    while time.monotonic() < deadline and not (tmp_path / "kept").exists():
+    # Both quick runs finish while the slow ones hold the workers; then Ctrl-C.
+    done = [kept / "TestSteady3A" / str(k) / "junit.xml" for k in (1, 2)]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all(p.exists() for p in done):
         time.sleep(0.2)
-    time.sleep(8)
+    assert all(p.exists() for p in done), "the quick runs did not finish in 120 s"
+    time.sleep(2)  # the runner counts a run once its process has exited
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
