@@ -51,6 +51,9 @@ TERM_CHECK_INTERVAL_S = 0.05
 # Snapshot when Raft's persisted state reaches this fraction of maxraftstate, so the state
 # stays below maxraftstate even while the snapshot is being installed.
 SNAPSHOT_THRESHOLD = 0.9
+# The least one log entry takes in Raft's state (a term, an Op's ids): the floor of the
+# pacing's bytes-per-entry estimate, which a snapshot taken while the log grew measures near 0.
+MIN_ENTRY_BYTES = 8
 
 
 @dataclass
@@ -213,7 +216,7 @@ class RSM:
         self.snapshots_taken += 1
         freed = size - self.rf.PersistBytes()
         if freed > 0:
-            self.bytes_per_entry = freed / self.applied_since_snapshot
+            self.bytes_per_entry = max(MIN_ENTRY_BYTES, freed / self.applied_since_snapshot)
         self.applied_since_snapshot = 0
 
     def _apply_snapshot(self, msg: ApplyMsg) -> None:
