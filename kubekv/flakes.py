@@ -121,6 +121,7 @@ def table(summaries: list[runs.TestSummary], extra: list[tuple[str, Any]] | None
     from rich.table import Table
 
     t = Table("test", "failed", "runs", "seconds", "Go s", *(name for name, _ in extra or []))
+    t.columns[0].overflow = "fold"  # long test names wrap instead of being cut
     for s in summaries:
         go = GO_SECONDS.get(s.name)
         cells = [s.name, f"[red]{s.failed}[/]" if s.failed else "0", str(s.total), runs.mean_std(s),

@@ -92,6 +92,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     t = Table("part", "test", "passed", "seconds", "Go s", "points")
+    t.columns[1].overflow = "fold"  # long test names wrap instead of being cut
     for part in PARTS + ("?",):
         mine = [r for r in rows if r["part"] == part]
         if not mine:
