@@ -5,6 +5,9 @@ Usage:
     kubekv test 3B --runs 100        # the flake hunter (kubekv/flakes.py)
     kubekv grade [DIR] --runs 5      # grade a solution part by part (kubekv/grade.py)
     kubekv logs FILE --columns       # pretty-print a per-peer debug log (kubekv/logview.py)
+    kubekv cluster                   # a real 3-server cluster on 127.0.0.1 (kubekv/cluster.py)
+    kubekv put KEY VALUE; kubekv get KEY; kubekv status   # talk to it (kubekv/client.py)
+    kubekv serve --id N --peers a,b,c --data-dir DIR       # one server process
     kubekv demo                      # 5 servers, 5 clients, 10 s of faults, porcupine check: ~11 s
     kubekv demo --seconds 5 --clients 3 --reliable --no-partitions --no-crashes
     kubekv demo --seed 42            # the same fault schedule as any other run with --seed 42
@@ -30,6 +33,7 @@ Exit status: 0 linearizable, 1 not linearizable, 2 bad usage, 3 check timed out 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import sys
@@ -65,6 +69,11 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
                    help="where to write the HTML visualisation (default kubekv-demo.html)")
     d.add_argument("--quiet", action="store_true", help="no progress line")
     from kubekv import flakes, grade, handout, logview
+    if importlib.util.find_spec("kubekv.cluster") is not None:   # a student handout has no store
+        from kubekv import bench, client, cluster
+        cluster.add_parsers(sub)
+        client.add_parsers(sub)
+        bench.add_parser(sub)
     handout.add_parser(sub)
     flakes.add_parser(sub)
     grade.add_parser(sub)
@@ -122,6 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "handout":
         from kubekv import handout
         return handout.main(args)
+    if args.command in ("serve", "cluster"):
+        from kubekv import cluster
+        return cluster.serve_main(args) if args.command == "serve" else cluster.cluster_main(args)
+    if args.command == "bench":
+        from kubekv import bench
+        return bench.main(args)
+    if args.command in ("put", "get", "status"):
+        from kubekv import client
+        return client.main(args)
     if args.command == "logs":
         from kubekv import logview
         return logview.main(args)

@@ -52,6 +52,12 @@ Threads (all stop after Kill(); names start with "raft<me>-"):
                   can take seconds to fail (labrpc's long delays), so no RPC is ever made by a
                   thread that has something else to do, and never while holding the lock.
 
+Persistence: persist() gives the persister everything (Go's Save(raftstate, snapshot)), or,
+when the persister keeps the log as records (SaveLog/ReadLog, as kubekv's write-ahead log
+does), only the hard state and the entries changed since the last save.  A durable persister
+may queue what it is given; the service syncs it before any RPC leaves the server and before
+any reply does (kubekv/transport.py), so nothing is acted on before it is on disk.
+
 Debugging: tester.dlog's DPrintf logs each key event under its topic (term, timer, vote,
 leader, append, commit, apply, persist, snapshot); off unless KUBEKV_DEBUG names the topic.
 
@@ -225,6 +231,10 @@ class Raft(raftapi.Raft):
         self.log_base = 0                               # index of log[0]
         self.snapshot = b""
         self.log_encodings = labgob.ListCache()         # persist()'s encodings of log entries
+        # A persister that keeps the log as records (SaveLog/ReadLog: kubekv's write-ahead log)
+        # is given only what changed: the hard state and the entries from unsaved_from on.
+        self.log_store = callable(getattr(persister, "SaveLog", None))
+        self.unsaved_from = 1                           # lowest log index changed since then
 
         # Volatile state on all servers.
         self.state = FOLLOWER
@@ -277,6 +287,9 @@ class Raft(raftapi.Raft):
 
     def persist(self) -> None:
         """Save currentTerm, votedFor and the log, always together with the current snapshot."""
+        if self.log_store:
+            self.persist_changes()
+            return
         w = io.BytesIO()
         e = labgob.NewEncoder(w)
         e.Encode(self.currentTerm)
@@ -290,6 +303,33 @@ class Raft(raftapi.Raft):
         dlog.DPrintf(dlog.PERSIST, self.me, "saved T%d votedFor=%s log %d..%d", self.currentTerm,
                      self.votedFor, self.log_base, self.log_base + len(self.log) - 1)
 
+    def persist_changes(self) -> None:
+        """persist() for a log-keeping persister: an append costs the same at any log length.
+
+        The hard state is small and saved whole; entries below unsaved_from are already saved
+        (merge_entries and compact_log lower it when they replace saved entries).
+        """
+        state = labgob.dumps([self.currentTerm, self.votedFor, self.base_term()])
+        first = max(self.unsaved_from, self.log_base + 1)
+        entries = [labgob.dumps(e) for e in self.log[first - self.log_base:]]
+        self.persister.SaveLog(state, self.log_base, first, entries, self.snapshot)
+        self.unsaved_from = self.last_index() + 1
+        dlog.DPrintf(dlog.PERSIST, self.me, "saved T%d votedFor=%s log %d..%d (%d new)",
+                     self.currentTerm, self.votedFor, self.log_base, self.last_index(), len(entries))
+
+    def read_log(self, state: bytes, base: int, entries: list[bytes], snapshot: bytes) -> None:
+        """Restore the state saved by persist_changes(); empty state means a fresh peer."""
+        if not state:
+            return
+        try:
+            term, voted_for, base_term = labgob.loads(state)
+            log = [LogEntry(base_term, None)] + [labgob.loads(e) for e in entries]
+        except (labgob.LabgobError, TypeError, ValueError) as err:
+            raise labgob.LabgobError(
+                f"raft {self.me}: persisted Raft state is corrupt ({err}); "
+                "it must be what persist_changes() saved") from err
+        self.restore(term, voted_for, base, log, snapshot)
+
     def read_persist(self, data: bytes, snapshot: bytes) -> None:
         """Restore the state saved by persist(); empty data means a fresh peer."""
         if not data:
@@ -301,11 +341,16 @@ class Raft(raftapi.Raft):
             raise labgob.LabgobError(
                 f"raft {self.me}: persisted Raft state is corrupt ({err}); "
                 "it must be what persist() saved") from err
+        self.restore(term, voted_for, base, log, snapshot)
+
+    def restore(self, term: Any, voted_for: Any, base: Any, log: Any, snapshot: bytes) -> None:
+        """Take on the state a read_* method decoded, once check_persisted has vetted it."""
         self.check_persisted(term, voted_for, base, log, snapshot)
         self.currentTerm, self.votedFor, self.log_base, self.log = term, voted_for, base, log
         self.snapshot = snapshot
         # Everything in the snapshot is committed, and the service restores it itself.
         self.commitIndex = self.lastApplied = base
+        self.unsaved_from = self.last_index() + 1
 
     def check_persisted(self, term: Any, voted_for: Any, base: Any, log: Any, snapshot: bytes) -> None:
         """Refuse persisted state that persist() cannot have written, naming what is wrong.
@@ -726,6 +771,7 @@ class Raft(raftapi.Raft):
             index = prev + 1 + i
             if index <= self.last_index() and self.term_at(index) == entry.Term:
                 continue
+            self.unsaved_from = min(self.unsaved_from, index)
             del self.log[index - self.log_base:]
             self.log.extend(entries[i:])
             self.persist()
@@ -762,6 +808,7 @@ class Raft(raftapi.Raft):
             rest = self.log[index - self.log_base + 1:]
         else:
             rest = []  # Figure 13, step 7: discard the entire log
+            self.unsaved_from = min(self.unsaved_from, index + 1)
         self.log = [LogEntry(term, None)] + rest
         self.log_base = index
 
@@ -815,7 +862,10 @@ def Make(peers: list, me: int, persister: Any, applyCh: Chan) -> Raft:
     and returns at once.
     """
     rf = Raft(peers, me, persister, applyCh)
-    rf.read_persist(persister.ReadRaftState(), persister.ReadSnapshot())
+    if rf.log_store:
+        rf.read_log(*persister.ReadLog(), persister.ReadSnapshot())
+    else:
+        rf.read_persist(persister.ReadRaftState(), persister.ReadSnapshot())
     with rf.mu:
         rf.reset_election_timer()
     rf.spawn("ticker", rf.ticker)

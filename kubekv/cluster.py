@@ -1,0 +1,250 @@
+"""Local KubeKV clusters: `kubekv serve` (one server), `kubekv cluster` (N server processes).
+
+Usage:
+    kubekv cluster                       # 3 servers on 127.0.0.1:27001-27003, data in ./kubekv-data
+    kubekv cluster -n 5 --data-dir /tmp/kv --base-port 28001
+    kubekv serve --id 0 --peers 127.0.0.1:27001,127.0.0.1:27002,127.0.0.1:27003 --data-dir d0
+
+    cluster = LocalCluster(3, data_dir)  # for tests and the benchmark: free ports, real processes
+    cluster.start(); cluster.wait_for_leader()
+    cluster.kill(0)                      # SIGKILL, as a crash; cluster.restart(0) recovers it
+    cluster.stop()                       # SIGTERM, then SIGKILL whatever is left; always reaps
+
+Each server is its own process (`python -m kubekv serve ...`), so the servers do not share a GIL.
+Children die with their parent (PR_SET_PDEATHSIG), so a killed test or `kubekv cluster` leaves no
+server behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Sequence
+
+from kubekv.client import Client, DEFAULT_ENDPOINTS
+from labrpc.affinity import allowed_cores
+
+DEFAULT_DATA_DIR = "kubekv-data"
+STOP_GRACE_S = 5.0
+_PR_SET_PDEATHSIG = 1
+PARENT_PID_ENV = "KUBEKV_PARENT_PID"   # set for the servers a LocalCluster starts
+
+
+def free_ports(n: int) -> list[int]:
+    """n TCP ports on 127.0.0.1 that were free a moment ago."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def follow_parent() -> None:
+    """In a server process that LocalCluster started: die with the parent, use every core.
+
+    Done here, after exec, not in a preexec_fn: forking a process whose threads are inside
+    gRPC and running Python in the child before exec crashed children (SIGSEGV).
+    """
+    parent = os.environ.get(PARENT_PID_ENV, "")
+    if parent.isdigit():
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except OSError:
+            pass   # not Linux: the parent's stop() still reaps its children
+        if os.getppid() != int(parent):   # the parent died before prctl took effect
+            os._exit(1)
+    cores = allowed_cores()   # a test process pins itself to one core; its servers must not
+    if cores:
+        try:
+            os.sched_setaffinity(0, cores)
+        except OSError:
+            pass
+
+
+class LocalCluster:
+    """N KubeKV server processes on 127.0.0.1, each with a data directory under data_dir."""
+
+    def __init__(self, n: int, data_dir: str, ports: Sequence[int] | None = None,
+                 faults: bool = False, maxraftstate: int | None = None,
+                 log_dir: str | None = None) -> None:
+        self.n = n
+        self.data_dir = os.path.abspath(data_dir)
+        self.ports = list(ports) if ports else free_ports(n)
+        self.endpoints = [f"127.0.0.1:{p}" for p in self.ports]
+        self.faults = faults
+        self.maxraftstate = maxraftstate
+        self.log_dir = log_dir or self.data_dir
+        self.procs: list[subprocess.Popen | None] = [None] * n
+
+    def member_dir(self, i: int) -> str:
+        return os.path.join(self.data_dir, f"member-{i}")
+
+    def command(self, i: int) -> list[str]:
+        cmd = [sys.executable, "-m", "kubekv", "serve", "--id", str(i),
+               "--peers", ",".join(self.endpoints), "--data-dir", self.member_dir(i)]
+        if self.faults:
+            cmd.append("--test-faults")
+        if self.maxraftstate is not None:
+            cmd += ["--maxraftstate", str(self.maxraftstate)]
+        return cmd
+
+    def start(self) -> None:
+        for i in range(self.n):
+            self.restart(i)
+
+    def restart(self, i: int) -> None:
+        """Start server i (again), from its data directory."""
+        if self.procs[i] is not None and self.procs[i].poll() is None:
+            raise RuntimeError(f"server {i} is still running")
+        os.makedirs(self.log_dir, exist_ok=True)
+        out = open(os.path.join(self.log_dir, f"server-{i}.log"), "ab")
+        try:
+            env = dict(os.environ, **{PARENT_PID_ENV: str(os.getpid())})
+            self.procs[i] = subprocess.Popen(self.command(i), stdout=out, stderr=subprocess.STDOUT,
+                                             stdin=subprocess.DEVNULL, env=env)
+        finally:
+            out.close()
+
+    def kill(self, i: int) -> None:
+        """SIGKILL server i and reap it: a crash, with no chance to flush anything."""
+        p = self.procs[i]
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait()
+
+    def alive(self, i: int) -> bool:
+        p = self.procs[i]
+        return p is not None and p.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM every server, SIGKILL those still up after STOP_GRACE_S; reap all."""
+        for p in self.procs:
+            if p is not None and p.poll() is None:
+                p.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for p in self.procs:
+            if p is None:
+                continue
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def client(self, timeout_s: float = 10.0) -> Client:
+        return Client(self.endpoints, timeout_s=timeout_s)
+
+    def wait_for_leader(self, timeout_s: float = 20.0) -> str:
+        """The endpoint of the leader, once one is elected; raises TimeoutError naming the logs."""
+        deadline = time.monotonic() + timeout_s
+        with self.client() as c:
+            while time.monotonic() < deadline:
+                for i, p in enumerate(self.procs):
+                    if p is not None and p.poll() is not None and p.returncode not in (0, -9, -15):
+                        raise RuntimeError(f"server {i} exited with status {p.returncode}; see "
+                                           f"{os.path.join(self.log_dir, f'server-{i}.log')}")
+                leader = c.leader()
+                if leader is not None:
+                    return leader
+                time.sleep(0.05)
+        raise TimeoutError(f"no leader within {timeout_s:g} s; see the server logs in {self.log_dir}")
+
+    def __enter__(self) -> "LocalCluster":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def add_parsers(sub: Any) -> None:
+    s = sub.add_parser("serve", help="run one KubeKV server (a member of a cluster)")
+    s.add_argument("--id", type=int, required=True, help="this server's index in --peers (0-based)")
+    s.add_argument("--peers", required=True,
+                   help="every member's host:port, in the same order on every member, this one included")
+    s.add_argument("--data-dir", required=True, help="this member's own data directory")
+    s.add_argument("--maxraftstate", type=int, default=None,
+                   help="snapshot when the Raft log reaches this many bytes (default 4 MiB)")
+    s.add_argument("--test-faults", action="store_true",
+                   help="let a test partition this server (Control.Block); never in production")
+    c = sub.add_parser("cluster", help="run a local cluster of N server processes until Ctrl-C")
+    c.add_argument("-n", type=int, default=3, help="number of servers (default 3)")
+    c.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                   help=f"parent of each member's data directory (default ./{DEFAULT_DATA_DIR})")
+    c.add_argument("--base-port", type=int, default=None,
+                   help="first port; the servers use consecutive ports (default 27001, which "
+                        "`kubekv put/get` use by default)")
+
+
+def serve_main(args: Any) -> int:
+    import logging
+
+    from kubekv import server
+    from kubekv.storage import StorageError
+    from kubekv.transport import AddressInUse
+
+    follow_parent()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    try:
+        return server.serve(args.id, peers, args.data_dir,
+                            maxraftstate=args.maxraftstate or server.DEFAULT_MAXRAFTSTATE_BYTES,
+                            faults=args.test_faults)
+    except (ValueError, AddressInUse, StorageError) as exc:
+        print(f"kubekv serve: {exc}", file=sys.stderr)
+        return 2
+
+
+def cluster_main(args: Any) -> int:
+    if args.n < 1:
+        print("kubekv cluster: -n must be at least 1", file=sys.stderr)
+        return 2
+    if args.base_port is None:
+        ports = [int(e.rsplit(":", 1)[1]) for e in DEFAULT_ENDPOINTS][:args.n]
+        ports += [ports[-1] + k for k in range(1, args.n - len(ports) + 1)]
+    else:
+        ports = [args.base_port + k for k in range(args.n)]
+    busy = [p for p in ports if not _port_free(p)]
+    if busy:
+        print(f"kubekv cluster: port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use (another "
+              "cluster still running?); stop it, or pick others with --base-port", file=sys.stderr)
+        return 2
+    cluster = LocalCluster(args.n, args.data_dir, ports=ports)
+    cluster.start()
+    try:
+        leader = cluster.wait_for_leader()
+        print(f"kubekv cluster: {args.n} servers on {','.join(cluster.endpoints)}; leader {leader}; "
+              f"data in {cluster.data_dir}; logs in {cluster.log_dir}/server-N.log", flush=True)
+        print("try: kubekv put greeting hello; kubekv get greeting   (Ctrl-C stops the cluster)",
+              flush=True)
+        while any(cluster.alive(i) for i in range(args.n)):
+            time.sleep(0.5)
+        print("kubekv cluster: every server has exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nkubekv cluster: stopping", file=sys.stderr)
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"kubekv cluster: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        cluster.stop()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False

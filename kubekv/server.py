@@ -1,0 +1,172 @@
+"""One KubeKV server process: the lab's Raft, rsm and KV server behind gRPC, on a durable log.
+
+Usage:
+    kubekv serve --id 0 --peers 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 --data-dir d0
+
+    srv = KubeKVServer(me=0, peers=[...], data_dir="d0")   # recovers from d0, binds its port
+    srv.start(); srv.wait()                                # until stop() (SIGTERM, Ctrl-C)
+
+A request walks: client -> gRPC -> KVServer.Put/Get -> rsm.Submit -> Raft.Start -> peers over
+kubekv.transport -> commit -> applyCh -> rsm -> KVServer.DoOp -> reply. Every piece below the
+transport is the lab's own code (kvraft1.server.StartKVServer), given two seams: PeerEnds
+for its peers and a DurablePersister for its state.
+
+A server also answers Control.Status (term, leadership, log size, fsyncs) to anyone, and, when
+started with faults=True (tests), Control.Block: the peers it must pretend it cannot reach.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import labgob
+import labrpc
+from kubekv.storage import DurablePersister
+from kubekv.transport import PeerEnd, RpcServer, TransportFaults
+from kvraft1.server import StartKVServer
+
+log = logging.getLogger("kubekv.server")
+
+# Raft state (log bytes) at which the rsm snapshots the KV state and trims the log.
+DEFAULT_MAXRAFTSTATE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class StatusArgs:
+    Verbose: bool = False
+
+
+@dataclass
+class StatusReply:
+    Me: int = 0
+    Term: int = 0
+    IsLeader: bool = False
+    RaftStateBytes: int = 0
+    SnapshotBytes: int = 0
+    Fsyncs: int = 0
+    Cluster: str = ""
+
+
+@dataclass
+class BlockArgs:
+    Peers: list = field(default_factory=list)
+
+
+@dataclass
+class BlockReply:
+    Err: str = ""
+
+
+for _cls in (StatusArgs, StatusReply, BlockArgs, BlockReply):
+    labgob.Register(_cls)
+
+
+def cluster_id(peers: Sequence[str]) -> str:
+    """A name for the cluster made of these peer addresses (written into each data directory)."""
+    return hashlib.sha256(",".join(peers).encode()).hexdigest()[:12]
+
+
+class Control:
+    """Control.* handlers: status for everyone, fault injection when enabled."""
+
+    def __init__(self, server: "KubeKVServer") -> None:
+        self._server = server
+
+    def Status(self, args: StatusArgs, reply: StatusReply) -> None:
+        s = self._server
+        term, leader = s.raft.GetState()
+        reply.Me, reply.Term, reply.IsLeader = s.me, term, leader
+        reply.RaftStateBytes = s.persister.RaftStateSize()
+        reply.SnapshotBytes = s.persister.SnapshotSize()
+        reply.Fsyncs = s.persister.stats()["fsyncs"]
+        reply.Cluster = s.cluster
+
+    def Block(self, args: BlockArgs, reply: BlockReply) -> None:
+        if self._server.faults is None:
+            reply.Err = "fault injection is off: start the server with --test-faults"
+            return
+        self._server.faults.set_blocked(args.Peers)
+        log.info("server %d: now blocking peers %s", self._server.me, sorted(args.Peers))
+
+
+class KubeKVServer:
+    """One member of a KubeKV cluster: recovers from data_dir, then serves peers and clients."""
+
+    def __init__(self, me: int, peers: Sequence[str], data_dir: str,
+                 maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES, faults: bool = False) -> None:
+        if not peers:
+            raise ValueError("a server needs the list of all cluster members (--peers a,b,c), "
+                             "itself included")
+        if not 0 <= me < len(peers):
+            raise ValueError(f"--id {me} is not a member of --peers (ids run 0..{len(peers) - 1})")
+        self.me = me
+        self.peers = list(peers)
+        self.address = self.peers[me]
+        self.cluster = cluster_id(self.peers)
+        self.faults = TransportFaults() if faults else None
+        self.data_dir = data_dir
+        self.maxraftstate = maxraftstate
+        self.rpc = RpcServer(me, faults=self.faults)
+        self.persister: DurablePersister | None = None
+        self.ends: list[PeerEnd] = []
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self.kv = self.raft = None
+
+    def start(self) -> None:
+        """Bind the port, recover from the data directory, then start Raft and the KV server.
+
+        The port first: a server that cannot listen must not stamp the data directory as its own.
+        """
+        self.rpc.serve(self.address)
+        try:
+            self.persister = DurablePersister(
+                self.data_dir, identity=f"cluster {self.cluster} ({','.join(self.peers)}) member {self.me}")
+        except BaseException:
+            self.rpc.stop()
+            raise
+        self.ends = [PeerEnd(addr, me=self.me, peer=i, before_send=self.persister.Sync, faults=self.faults)
+                     for i, addr in enumerate(self.peers)]
+        self.rpc.after_handler = self.persister.Sync
+        self.kv, self.raft = StartKVServer(self.ends, 0, self.me, self.persister, self.maxraftstate)
+        self.rpc.AddService(labrpc.MakeService(self.raft))
+        self.rpc.AddService(labrpc.MakeService(self.kv), clients=True)
+        self.rpc.AddService(labrpc.MakeService(Control(self)), clients=True)
+        log.info("server %d of cluster %s serving on %s", self.me, self.cluster, self.address)
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+    def stop(self) -> None:
+        """Stop serving, stop Raft, sync and close the data directory."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        try:
+            self.rpc.stop()
+            if self.raft is not None:
+                self.raft.Kill()
+                self.kv.Kill()
+            for end in self.ends:
+                end.Close()
+            if self.persister is not None:
+                self.persister.Close()
+        finally:
+            self._stopped.set()
+
+
+def serve(me: int, peers: Sequence[str], data_dir: str, maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES,
+          faults: bool = False) -> int:
+    """Run one server until SIGTERM or SIGINT; the exit status."""
+    srv = KubeKVServer(me, peers, data_dir, maxraftstate=maxraftstate, faults=faults)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: threading.Thread(target=srv.stop, daemon=True).start())
+    srv.start()
+    print(f"kubekv: server {me} serving on {srv.address} (data in {data_dir})", flush=True)
+    srv.wait()
+    return 0

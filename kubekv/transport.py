@@ -1,0 +1,211 @@
+"""The lab's ClientEnd over gRPC: how KubeKV's server processes (and clients) reach each other.
+
+Usage:
+    end = PeerEnd("127.0.0.1:7001", me=0, before_send=persister.Sync)
+    ok = end.Call("Raft.AppendEntries", args, reply)   # labrpc's contract, over the network
+    end.Close()
+
+    server = RpcServer(me=1, after_handler=persister.Sync)
+    server.AddService(labrpc.MakeService(raft))    # the lab's own handler lookup and types
+    server.AddService(labrpc.MakeService(kv), clients=True)
+    server.serve("127.0.0.1:7001")                # binds, or raises AddressInUse
+    server.stop()
+
+One gRPC method, /kubekv.Rpc/Call, carries every call: its request is a msgpack array
+[caller, "Svc.Method", labgob bytes of args] and its response [ok, labgob bytes of the reply
+or an error message]. Nothing is unpickled: labgob decodes only registered classes and
+checks their fields. A caller that is a peer (caller >= 0) may call the peer services
+(Raft.*); clients (caller -1) only the services added with clients=True.
+
+Call keeps labrpc's contract: True only when the handler ran and `reply` now holds its answer;
+False on any failure (no server, timeout, a refused call), within CALL_TIMEOUT_S; it never
+raises into Raft. Connections are made once and reused; a restarted peer is reached again
+within RECONNECT_BACKOFF_MAX_MS.
+
+Durability: before_send runs before a request leaves (the caller's Raft state must be on disk
+before a peer can act on it: a vote asked for, entries counted as replicated); after_handler
+runs after a handler returns and before its reply leaves (a vote granted, entries accepted,
+a client's OK). With a DurablePersister both are its Sync(), which groups concurrent callers
+into one fdatasync.
+
+Faults (tests only; the server enables them with faults=True): Control.Block makes the server
+refuse calls from, and fail calls to, the peers it names, which is a network partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent import futures
+from typing import Any, Callable, Sequence
+
+import grpc
+import msgpack
+
+import labgob
+import labrpc
+
+log = logging.getLogger("kubekv.transport")
+
+# A call to a dead or partitioned peer gives up after this long; Raft retries on its own clock.
+CALL_TIMEOUT_S = 1.0
+# Raft's heartbeats are 100 ms apart: a restarted peer is reached again within a second.
+RECONNECT_BACKOFF_MAX_MS = 500
+RECONNECT_BACKOFF_MIN_MS = 50
+# Requests and replies are bounded: an InstallSnapshot of a big state must still fit.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+CLIENT = -1          # the caller id of a client (not a peer)
+_METHOD = "/kubekv.Rpc/Call"
+_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MIN_MS),
+    ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MIN_MS),
+    ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MAX_MS),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.enable_retries", 0),
+]
+
+
+class AddressInUse(OSError):
+    """The server's address is taken (another server, or another program)."""
+
+
+class TransportFaults:
+    """The peers this process pretends it cannot reach (a partition a test drives)."""
+
+    def __init__(self) -> None:
+        self._mu = threading.Lock()
+        self._blocked: frozenset[int] = frozenset()
+
+    def set_blocked(self, peers: Sequence[int]) -> None:
+        with self._mu:
+            self._blocked = frozenset(int(p) for p in peers)
+
+    def blocked(self, peer: int) -> bool:
+        return peer in self._blocked
+
+
+class PeerEnd:
+    """A ClientEnd whose Call(svcMeth, args, reply) -> bool goes over gRPC to one address."""
+
+    def __init__(self, address: str, me: int = CLIENT, peer: int = CLIENT,
+                 before_send: Callable[[], None] | None = None,
+                 faults: TransportFaults | None = None,
+                 timeout_s: float = CALL_TIMEOUT_S) -> None:
+        self.address = address
+        self.me = me
+        self.peer = peer
+        self.before_send = before_send
+        self.faults = faults
+        self.timeout_s = timeout_s
+        self._channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self._call = self._channel.unary_unary(_METHOD)   # bytes in, bytes out
+
+    def __repr__(self) -> str:
+        return f"PeerEnd({self.address})"
+
+    def Call(self, svcMeth: str, args: Any, reply: Any, timeout_s: float | None = None) -> bool:
+        """Send an RPC and wait; True means `reply` now holds the server's answer."""
+        if self.faults is not None and self.faults.blocked(self.peer):
+            return False
+        try:
+            request = msgpack.packb([self.me, svcMeth, labgob.dumps(args)])
+            if self.before_send is not None:
+                self.before_send()
+            response = self._call(request, timeout=timeout_s or self.timeout_s)
+            ok, payload = msgpack.unpackb(response)
+            if not ok:
+                log.warning("%s refused %s: %s", self.address, svcMeth, payload)
+                return False
+            if type(reply) is labrpc.Ref:
+                reply.Value = labgob.loads(payload)
+            else:
+                labgob.loads(payload, into=reply)
+            return True
+        except grpc.RpcError:
+            return False     # unreachable, timed out, or the server went away mid-call
+        except (labgob.LabgobError, ValueError, TypeError) as exc:
+            log.warning("bad reply to %s from %s: %s", svcMeth, self.address, exc)
+            return False
+
+    def Close(self) -> None:
+        self._channel.close()
+
+
+class RpcServer:
+    """Serves labrpc services over gRPC to peers and clients of one server process."""
+
+    def __init__(self, me: int, after_handler: Callable[[], None] | None = None,
+                 faults: TransportFaults | None = None, max_workers: int = 128) -> None:
+        self.me = me
+        self.after_handler = after_handler
+        self.faults = faults
+        self._services: dict[str, tuple[labrpc.Service, bool]] = {}
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
+                                                              thread_name_prefix=f"rpc{me}"),
+                                   options=_CHANNEL_OPTIONS + [("grpc.so_reuseport", 0)])
+        handler = grpc.unary_unary_rpc_method_handler(self._handle)
+        self._server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler("kubekv.Rpc", {"Call": handler})])
+
+    def AddService(self, svc: labrpc.Service, clients: bool = False) -> None:
+        """Serve svc's handlers to peers, and also to clients when clients is True."""
+        self._services[svc.name] = (svc, clients)
+
+    def serve(self, address: str) -> None:
+        try:
+            port = self._server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise AddressInUse(f"cannot listen on {address}: {exc}; is another kubekv server (or "
+                               "another program) using that port? Pick another with --peers") from exc
+        if port == 0:
+            raise AddressInUse(f"cannot listen on {address}: the port is in use; is another kubekv "
+                               "server (or another program) using it? Pick another with --peers")
+        self._server.start()
+
+    def stop(self, grace_s: float = 0.5) -> None:
+        self._server.stop(grace_s).wait()
+
+    def _handle(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        try:
+            caller, svcMeth, args_bytes = msgpack.unpackb(request)
+            if not isinstance(caller, int) or not isinstance(svcMeth, str) \
+                    or not isinstance(args_bytes, bytes):
+                raise ValueError("a request is [caller id, 'Svc.Method', args bytes]")
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            return msgpack.packb([False, f"malformed request: {exc}"])
+        if caller >= 0 and self.faults is not None and self.faults.blocked(caller):
+            context.abort(grpc.StatusCode.UNAVAILABLE, "partitioned")
+        try:
+            reply = self._dispatch(caller, svcMeth, args_bytes)
+        except labrpc.LabrpcError as exc:
+            return msgpack.packb([False, str(exc)])
+        except Exception as exc:   # a handler's bug: the caller sees a failed call, we a trace
+            log.exception("%s failed", svcMeth)
+            return msgpack.packb([False, f"{svcMeth} failed: {exc!r}"])
+        if self.after_handler is not None:
+            self.after_handler()
+        return msgpack.packb([True, reply])
+
+    def _dispatch(self, caller: int, svcMeth: str, args_bytes: bytes) -> bytes:
+        """Find, check and run the handler (labrpc's rules), returning the encoded reply."""
+        service_name, _, method_name = svcMeth.rpartition(".")
+        entry = self._services.get(service_name)
+        if entry is None or (caller < 0 and not entry[1]):
+            raise labrpc.LabrpcError(f"unknown service {service_name!r} in {svcMeth!r}")
+        svc, _ = entry
+        fn = svc.methods.get(method_name)
+        if fn is None:
+            raise labrpc.LabrpcError(f"unknown method {svcMeth!r}")
+        args_t, reply_t = svc.types[method_name]
+        try:
+            args = labgob.loads(args_bytes)
+        except labgob.LabgobError as exc:
+            raise labrpc.LabrpcError(f"cannot decode the args of {svcMeth}: {exc}") from exc
+        if args_t is not None and not isinstance(args, args_t):
+            raise labrpc.LabrpcError(f"{svcMeth} takes {args_t.__name__}, got {type(args).__name__}")
+        if reply_t is None:
+            raise labrpc.LabrpcError(f"{svcMeth}'s reply parameter has no class annotation")
+        reply = labgob.zero_instance(reply_t)
+        fn(args, reply)
+        return labgob.dumps(reply)
