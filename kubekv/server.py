@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from typing import Sequence
 
 import labgob
 import labrpc
-from kubekv.storage import DurablePersister
+from kubekv.storage import DurablePersister, StorageError
 from kubekv.transport import PeerEnd, RpcServer, TransportFaults
 from kvraft1.server import StartKVServer
 
@@ -34,6 +35,7 @@ log = logging.getLogger("kubekv.server")
 
 # Raft state (log bytes) at which the rsm snapshots the KV state and trims the log.
 DEFAULT_MAXRAFTSTATE_BYTES = 4 * 1024 * 1024
+EXIT_STORAGE_FAILED = 3   # the exit status of a server whose disk failed it
 
 
 @dataclass
@@ -130,14 +132,27 @@ class KubeKVServer:
         except BaseException:
             self.rpc.stop()
             raise
-        self.ends = [PeerEnd(addr, me=self.me, peer=i, before_send=self.persister.Sync, faults=self.faults)
+        self.ends = [PeerEnd(addr, me=self.me, peer=i, before_send=self.sync, faults=self.faults)
                      for i, addr in enumerate(self.peers)]
-        self.rpc.after_handler = self.persister.Sync
+        self.rpc.after_handler = self.sync
         self.kv, self.raft = StartKVServer(self.ends, 0, self.me, self.persister, self.maxraftstate)
         self.rpc.AddService(labrpc.MakeService(self.raft))
         self.rpc.AddService(labrpc.MakeService(self.kv), clients=True)
         self.rpc.AddService(labrpc.MakeService(Control(self)), clients=True)
         log.info("server %d of cluster %s serving on %s", self.me, self.cluster, self.address)
+
+    def sync(self) -> None:
+        """Make everything Raft saved durable; a storage failure ends the process at once.
+
+        After a failed fsync nothing written since can be trusted, and this server must not
+        answer anyone again: it exits, and a restart recovers what did reach the disk.
+        """
+        try:
+            self.persister.Sync()
+        except StorageError as exc:
+            log.critical("server %d: %s", self.me, exc)
+            logging.shutdown()
+            os._exit(EXIT_STORAGE_FAILED)
 
     def wait(self) -> None:
         self._stopped.wait()
