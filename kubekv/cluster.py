@@ -219,6 +219,12 @@ def cluster_main(args: Any) -> int:
         print(f"kubekv cluster: port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use (another "
               "cluster still running?); stop it, or pick others with --base-port", file=sys.stderr)
         return 2
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    # Also when started in the background, where a shell leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     cluster = LocalCluster(args.n, args.data_dir, ports=ports)
     cluster.start()
     try:

@@ -244,3 +244,31 @@ def TestServeRefusesBusyPortMissingPeersOtherMembersDir(tmp_path) -> None:
     r = kubekv("serve", "--id", "1", "--peers", peers, "--data-dir", str(tmp_path / "d"))
     assert r.returncode == 2 and "member 0" in r.stderr and "member 1" in r.stderr, r.stderr
     assert os.path.isdir(tmp_path / "d")
+
+
+def TestClusterCommandServesAndStopsOnCtrlC(tmp_path) -> None:
+    import signal
+
+    from kubekv.cluster import _port_free
+
+    base = next(b for b in range(random.randrange(30000, 40000), 50000, 3)
+                if all(_port_free(b + k) for k in range(3)))
+    p = subprocess.Popen([sys.executable, "-m", "kubekv", "cluster", "--base-port", str(base),
+                          "--data-dir", str(tmp_path / "kv")], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert "leader" in line, line + p.stderr.read()
+        eps = [f"127.0.0.1:{base + k}" for k in range(3)]
+        with Client(eps) as c:
+            assert c.Put("k", "v", 0) == rpc.OK
+            assert c.Get("k") == ("v", 1, rpc.OK)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert all(_port_free(base + k) for k in range(3)), "a server outlived `kubekv cluster`"
+    assert sorted(os.listdir(tmp_path / "kv")) == ["member-0", "member-1", "member-2",
+                                                   "server-0.log", "server-1.log", "server-2.log"]
