@@ -34,6 +34,8 @@ def add_parser(sub: Any) -> None:
     b.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement (default 10)")
     b.add_argument("--endpoints", default=None,
                    help="a running cluster (default: start a local 3-server cluster in a temp dir)")
+    b.add_argument("--serve-args", default="",
+                   help="extra `kubekv serve` options for the local cluster, e.g. '--batch-window-ms 0'")
     b.add_argument("--persist", action="store_true",
                    help="instead: the cost of persisting one new entry with a short and a long log")
 
@@ -172,7 +174,7 @@ def main(args: Any) -> int:
         run_bench(endpoints_from(args.endpoints), counts, args.seconds)
         return 0
     with tempfile.TemporaryDirectory(prefix="kubekv-bench-") as d:
-        with LocalCluster(3, d) as cluster:
+        with LocalCluster(3, d, serve_args=args.serve_args.split()) as cluster:
             cluster.wait_for_leader()
             print(f"kubekv bench: local 3-server cluster on {','.join(cluster.endpoints)}, "
                   f"{VALUE_BYTES} B values, {args.seconds:g} s per row", flush=True)

@@ -76,8 +76,9 @@ class LocalCluster:
 
     def __init__(self, n: int, data_dir: str, ports: Sequence[int] | None = None,
                  faults: bool = False, maxraftstate: int | None = None,
-                 log_dir: str | None = None) -> None:
+                 log_dir: str | None = None, serve_args: Sequence[str] = ()) -> None:
         self.n = n
+        self.serve_args = list(serve_args)
         self.data_dir = os.path.abspath(data_dir)
         self.ports = list(ports) if ports else free_ports(n)
         self.endpoints = [f"127.0.0.1:{p}" for p in self.ports]
@@ -96,7 +97,7 @@ class LocalCluster:
             cmd.append("--test-faults")
         if self.maxraftstate is not None:
             cmd += ["--maxraftstate", str(self.maxraftstate)]
-        return cmd
+        return cmd + self.serve_args
 
     def start(self) -> None:
         for i in range(self.n):
@@ -175,6 +176,8 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--data-dir", required=True, help="this member's own data directory")
     s.add_argument("--maxraftstate", type=int, default=None,
                    help="snapshot when the Raft log reaches this many bytes (default 4 MiB)")
+    s.add_argument("--batch-window-ms", type=float, default=None,
+                   help="how long the leader holds a new entry for others to join it (default 1)")
     s.add_argument("--test-faults", action="store_true",
                    help="let a test partition this server (Control.Block); never in production")
     c = sub.add_parser("cluster", help="run a local cluster of N server processes until Ctrl-C")
@@ -197,9 +200,13 @@ def serve_main(args: Any) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     try:
+        if args.batch_window_ms is not None and not 0 <= args.batch_window_ms <= 1000:
+            raise ValueError(f"--batch-window-ms {args.batch_window_ms:g}: give 0 to 1000 ms")
         return server.serve(args.id, peers, args.data_dir,
                             maxraftstate=args.maxraftstate or server.DEFAULT_MAXRAFTSTATE_BYTES,
-                            faults=args.test_faults)
+                            faults=args.test_faults,
+                            batch_window_ms=(server.DEFAULT_BATCH_WINDOW_MS if args.batch_window_ms is None
+                                             else args.batch_window_ms))
     except (ValueError, AddressInUse, StorageError) as exc:
         print(f"kubekv serve: {exc}", file=sys.stderr)
         return 2

@@ -36,6 +36,10 @@ log = logging.getLogger("kubekv.server")
 # Raft state (log bytes) at which the rsm snapshots the KV state and trims the log.
 DEFAULT_MAXRAFTSTATE_BYTES = 4 * 1024 * 1024
 EXIT_STORAGE_FAILED = 3   # the exit status of a server whose disk failed it
+# How long a new entry waits for others before the leader sends it (Raft's BATCH_WINDOW_MS is
+# the lab's 5 ms). Here an RPC costs less than that wait, and entries that arrive while an
+# AppendEntries is in flight ride in the next one anyway.
+DEFAULT_BATCH_WINDOW_MS = 1.0
 
 
 @dataclass
@@ -100,7 +104,8 @@ class KubeKVServer:
     """One member of a KubeKV cluster: recovers from data_dir, then serves peers and clients."""
 
     def __init__(self, me: int, peers: Sequence[str], data_dir: str,
-                 maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES, faults: bool = False) -> None:
+                 maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES, faults: bool = False,
+                 batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS) -> None:
         if not peers:
             raise ValueError("a server needs the list of all cluster members (--peers a,b,c), "
                              "itself included")
@@ -113,6 +118,7 @@ class KubeKVServer:
         self.faults = TransportFaults() if faults else None
         self.data_dir = data_dir
         self.maxraftstate = maxraftstate
+        self.batch_window_ms = batch_window_ms
         self.rpc = RpcServer(me, faults=self.faults)
         self.persister: DurablePersister | None = None
         self.ends: list[PeerEnd] = []
@@ -136,6 +142,7 @@ class KubeKVServer:
                      for i, addr in enumerate(self.peers)]
         self.rpc.after_handler = self.sync
         self.kv, self.raft = StartKVServer(self.ends, 0, self.me, self.persister, self.maxraftstate)
+        self.raft.batch_window_s = self.batch_window_ms / 1000
         self.rpc.AddService(labrpc.MakeService(self.raft))
         self.rpc.AddService(labrpc.MakeService(self.kv), clients=True)
         self.rpc.AddService(labrpc.MakeService(Control(self)), clients=True)
@@ -176,9 +183,10 @@ class KubeKVServer:
 
 
 def serve(me: int, peers: Sequence[str], data_dir: str, maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES,
-          faults: bool = False) -> int:
+          faults: bool = False, batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS) -> int:
     """Run one server until SIGTERM or SIGINT; the exit status."""
-    srv = KubeKVServer(me, peers, data_dir, maxraftstate=maxraftstate, faults=faults)
+    srv = KubeKVServer(me, peers, data_dir, maxraftstate=maxraftstate, faults=faults,
+                       batch_window_ms=batch_window_ms)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: threading.Thread(target=srv.stop, daemon=True).start())
     srv.start()

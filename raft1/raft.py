@@ -265,6 +265,9 @@ class Raft(raftapi.Raft):
         self.done_seq = [0] * n           # number of the newest numbered RPC whose Call returned
         self.done_ok = [True] * n         # ... and whether it got an answer
         self.done_time = [0.0] * n        # ... and when its Call returned
+        # New entries wait this long for company (BATCH_WINDOW_MS); a service whose RPCs cost
+        # less than the wait may lower it (kubekv serve --batch-window-ms).
+        self.batch_window_s = BATCH_WINDOW_MS / 1000
 
     # ------------------------------------------------------------------ log indexing
 
@@ -604,7 +607,7 @@ class Raft(raftapi.Raft):
             return heartbeat_due
         news_at = now if self.done_ok[peer] else self.done_time[peer] + RETRY_AFTER_FAILURE_MS / 1000
         if self.unsent_since[peer]:
-            news_at = max(news_at, self.unsent_since[peer] + BATCH_WINDOW_MS / 1000)
+            news_at = max(news_at, self.unsent_since[peer] + self.batch_window_s)
         if self.last_index() < self.nextIndex[peer]:
             if self.commitIndex <= self.commit_sent[peer]:
                 return heartbeat_due
