@@ -3,7 +3,7 @@
 Usage:
     kubekv bench                          # starts a local 3-server cluster in a temp dir
     kubekv bench --clients 1,8,32 --seconds 10
-    kubekv bench --endpoints 127.0.0.1:27001,127.0.0.1:27002,127.0.0.1:27003   # a running cluster
+    kubekv bench --endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379   # a running cluster
     kubekv bench --persist                # Raft's persist() + Sync per append, 100 vs 100,000 entries
 
 Each client is a thread with its own Client (the lab's Clerk over gRPC), issuing Puts on its

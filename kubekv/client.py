@@ -2,7 +2,7 @@
 
 Usage:
     from kubekv.client import Client
-    c = Client(["127.0.0.1:27001", "127.0.0.1:27002", "127.0.0.1:27003"])
+    c = Client(["127.0.0.1:2379", "127.0.0.1:22379", "127.0.0.1:32379"])
     err = c.Put("k", "v", 0)                 # versioned, as in the lab: OK, ErrVersion, ErrNoKey, ErrMaybe
     value, version, err = c.Get("k")         # linearizable (through the Raft log); OK or ErrNoKey
     c.Close()
@@ -29,7 +29,8 @@ from typing import Any, Sequence
 from kvraft1 import rpc
 from kvraft1.client import MakeClerk
 
-DEFAULT_ENDPOINTS = ["127.0.0.1:27001", "127.0.0.1:27002", "127.0.0.1:27003"]
+# Where `kubekv cluster` listens for clients by default: etcd's local 3-member ports.
+DEFAULT_ENDPOINTS = ["127.0.0.1:2379", "127.0.0.1:22379", "127.0.0.1:32379"]
 # A server answers within COMMIT_WAIT_S (0.5 s) or says it is not the leader.
 CALL_TIMEOUT_S = 2.0
 DEFAULT_TIMEOUT_S = 10.0
@@ -45,7 +46,7 @@ class Client:
     def __init__(self, endpoints: Sequence[str] = DEFAULT_ENDPOINTS,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         if not endpoints:
-            raise ValueError("a client needs the cluster's endpoints, e.g. 127.0.0.1:27001,...")
+            raise ValueError("a client needs the cluster's endpoints, e.g. 127.0.0.1:2379,...")
         from kubekv.transport import PeerEnd   # here: `kubekv demo` and the others need no gRPC
 
         self.endpoints = list(endpoints)

@@ -1,9 +1,11 @@
 """Local KubeKV clusters: `kubekv serve` (one server), `kubekv cluster` (N server processes).
 
 Usage:
-    kubekv cluster                       # 3 servers on 127.0.0.1:27001-27003, data in ./kubekv-data
-    kubekv cluster -n 5 --data-dir /tmp/kv --base-port 28001
-    kubekv serve --id 0 --peers 127.0.0.1:27001,127.0.0.1:27002,127.0.0.1:27003 --data-dir d0
+    kubekv cluster                       # 3 servers: clients on 127.0.0.1:2379,22379,32379 (etcd's
+                                         # local defaults), peers on :12380,22380,32380; ./kubekv-data
+    kubekv cluster -n 5 --data-dir /tmp/kv --base-port 28001    # clients 28001.., peers 28101..
+    kubekv serve --id 0 --peers 127.0.0.1:12380,127.0.0.1:22380,127.0.0.1:32380 \
+                 --clients 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379 --data-dir d0
 
     cluster = LocalCluster(3, data_dir)  # for tests and the benchmark: free ports, real processes
     cluster.start(); cluster.wait_for_leader()
@@ -33,6 +35,7 @@ DEFAULT_DATA_DIR = "kubekv-data"
 STOP_GRACE_S = 5.0
 _PR_SET_PDEATHSIG = 1
 PARENT_PID_ENV = "KUBEKV_PARENT_PID"   # set for the servers a LocalCluster starts
+DEFAULT_PEER_PORTS = [12380, 22380, 32380]   # etcd's local 3-member Procfile
 
 
 def free_ports(n: int) -> list[int]:
@@ -80,8 +83,11 @@ class LocalCluster:
         self.n = n
         self.serve_args = list(serve_args)
         self.data_dir = os.path.abspath(data_dir)
-        self.ports = list(ports) if ports else free_ports(n)
-        self.endpoints = [f"127.0.0.1:{p}" for p in self.ports]
+        self.ports = list(ports) if ports else free_ports(2 * n)   # n client ports, then n peer ports
+        if len(self.ports) != 2 * n:
+            raise ValueError(f"a cluster of {n} needs {2 * n} ports (clients, then peers)")
+        self.endpoints = [f"127.0.0.1:{p}" for p in self.ports[:n]]      # for clients
+        self.peer_addresses = [f"127.0.0.1:{p}" for p in self.ports[n:]]
         self.faults = faults
         self.maxraftstate = maxraftstate
         self.log_dir = log_dir or self.data_dir
@@ -92,7 +98,8 @@ class LocalCluster:
 
     def command(self, i: int) -> list[str]:
         cmd = [sys.executable, "-m", "kubekv", "serve", "--id", str(i),
-               "--peers", ",".join(self.endpoints), "--data-dir", self.member_dir(i)]
+               "--peers", ",".join(self.peer_addresses), "--clients", ",".join(self.endpoints),
+               "--data-dir", self.member_dir(i)]
         if self.faults:
             cmd.append("--test-faults")
         if self.maxraftstate is not None:
@@ -173,6 +180,9 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--id", type=int, required=True, help="this server's index in --peers (0-based)")
     s.add_argument("--peers", required=True,
                    help="every member's host:port, in the same order on every member, this one included")
+    s.add_argument("--clients", default=None,
+                   help="every member's client address (etcd API and kubekv put/get), in the order of "
+                        "--peers (default: clients use the peer addresses)")
     s.add_argument("--data-dir", required=True, help="this member's own data directory")
     s.add_argument("--maxraftstate", type=int, default=None,
                    help="snapshot when the Raft log reaches this many bytes (default 4 MiB)")
@@ -185,8 +195,9 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
                    help=f"parent of each member's data directory (default ./{DEFAULT_DATA_DIR})")
     c.add_argument("--base-port", type=int, default=None,
-                   help="first port; the servers use consecutive ports (default 27001, which "
-                        "`kubekv put/get` use by default)")
+                   help="first client port; clients use consecutive ports from it, peers from it + 100 "
+                        "(default: etcd's local ports, clients 2379,22379,32379 and peers "
+                        "12380,22380,32380, which `kubekv put/get` and etcdctl use by default)")
 
 
 def serve_main(args: Any) -> int:
@@ -199,12 +210,13 @@ def serve_main(args: Any) -> int:
     follow_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    clients = [p.strip() for p in args.clients.split(",") if p.strip()] if args.clients else None
     try:
         if args.batch_window_ms is not None and not 0 <= args.batch_window_ms <= 1000:
             raise ValueError(f"--batch-window-ms {args.batch_window_ms:g}: give 0 to 1000 ms")
         return server.serve(args.id, peers, args.data_dir,
                             maxraftstate=args.maxraftstate or server.DEFAULT_MAXRAFTSTATE_BYTES,
-                            faults=args.test_faults,
+                            faults=args.test_faults, clients=clients,
                             batch_window_ms=(server.DEFAULT_BATCH_WINDOW_MS if args.batch_window_ms is None
                                              else args.batch_window_ms))
     except (ValueError, AddressInUse, StorageError) as exc:
@@ -216,11 +228,12 @@ def cluster_main(args: Any) -> int:
     if args.n < 1:
         print("kubekv cluster: -n must be at least 1", file=sys.stderr)
         return 2
-    if args.base_port is None:
+    if args.base_port is None and args.n <= len(DEFAULT_ENDPOINTS):
         ports = [int(e.rsplit(":", 1)[1]) for e in DEFAULT_ENDPOINTS][:args.n]
-        ports += [ports[-1] + k for k in range(1, args.n - len(ports) + 1)]
+        ports += DEFAULT_PEER_PORTS[:args.n]
     else:
-        ports = [args.base_port + k for k in range(args.n)]
+        base = args.base_port or 28001
+        ports = [base + k for k in range(args.n)] + [base + 100 + k for k in range(args.n)]
     busy = [p for p in ports if not _port_free(p)]
     if busy:
         print(f"kubekv cluster: port(s) {', '.join(map(str, busy))} on 127.0.0.1 are in use (another "
@@ -236,10 +249,11 @@ def cluster_main(args: Any) -> int:
     cluster.start()
     try:
         leader = cluster.wait_for_leader()
-        print(f"kubekv cluster: {args.n} servers on {','.join(cluster.endpoints)}; leader {leader}; "
-              f"data in {cluster.data_dir}; logs in {cluster.log_dir}/server-N.log", flush=True)
-        print("try: kubekv put greeting hello; kubekv get greeting   (Ctrl-C stops the cluster)",
-              flush=True)
+        print(f"kubekv cluster: {args.n} servers, leader {leader}; data in {cluster.data_dir}; "
+              f"logs in {cluster.log_dir}/server-N.log", flush=True)
+        print(f"--endpoints={','.join(cluster.endpoints)}", flush=True)
+        print("try: kubekv put greeting hello; kubekv get greeting; etcdctl put k v; etcdctl get k   "
+              "(Ctrl-C stops the cluster)", flush=True)
         while any(cluster.alive(i) for i in range(args.n)):
             time.sleep(0.5)
         print("kubekv cluster: every server has exited", file=sys.stderr)

@@ -23,13 +23,19 @@ import os
 import signal
 import threading
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
+
+import msgpack
 
 import labgob
 import labrpc
+from kubekv.etcd.mvcc import EtcdOp, MVCCStore
+from kubekv.etcd.server import Etcd, EtcdAPI
 from kubekv.storage import DurablePersister, StorageError
 from kubekv.transport import PeerEnd, RpcServer, TransportFaults
-from kvraft1.server import StartKVServer
+from kvraft1 import rpc
+from kvraft1.server import COMMIT_WAIT_S, KVServer
+from rsm.rsm import MakeRSM, Op, StateMachine
 
 log = logging.getLogger("kubekv.server")
 
@@ -77,6 +83,34 @@ def cluster_id(peers: Sequence[str]) -> str:
     return hashlib.sha256(",".join(peers).encode()).hexdigest()[:12]
 
 
+class ServiceState(StateMachine):
+    """A server's replicated state: the lab's KV store and the etcd MVCC store, side by side.
+
+    Two keyspaces in one log: `kubekv put/get` (the lab's Clerk API) use the first, etcd
+    clients the second.
+    """
+
+    def __init__(self, kv: KVServer, mvcc: MVCCStore) -> None:
+        self.kv = kv
+        self.mvcc = mvcc
+
+    def DoOp(self, req: Any) -> Any:
+        return self.mvcc.DoOp(req) if isinstance(req, EtcdOp) else self.kv.DoOp(req)
+
+    def Snapshot(self) -> bytes:
+        return msgpack.packb([self.kv.Snapshot(), self.mvcc.Snapshot()])
+
+    def Restore(self, data: bytes) -> None:
+        try:
+            kv, mvcc = msgpack.unpackb(data)
+            if not isinstance(kv, bytes) or not isinstance(mvcc, bytes):
+                raise ValueError("not two byte strings")
+        except (ValueError, TypeError, msgpack.UnpackException) as exc:
+            raise labgob.LabgobError(f"a KubeKV snapshot is [kv bytes, mvcc bytes]: {exc}") from exc
+        self.kv.Restore(kv)
+        self.mvcc.Restore(mvcc)
+
+
 class Control:
     """Control.* handlers: status for everyone, fault injection when enabled."""
 
@@ -105,15 +139,21 @@ class KubeKVServer:
 
     def __init__(self, me: int, peers: Sequence[str], data_dir: str,
                  maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES, faults: bool = False,
-                 batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS) -> None:
+                 batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
+                 clients: Sequence[str] | None = None) -> None:
         if not peers:
             raise ValueError("a server needs the list of all cluster members (--peers a,b,c), "
                              "itself included")
         if not 0 <= me < len(peers):
             raise ValueError(f"--id {me} is not a member of --peers (ids run 0..{len(peers) - 1})")
+        if clients is not None and len(clients) != len(peers):
+            raise ValueError(f"--clients names {len(clients)} addresses but --peers {len(peers)}: give "
+                             "every member's client address, in the same order as --peers")
         self.me = me
         self.peers = list(peers)
+        self.clients = list(clients) if clients else list(peers)
         self.address = self.peers[me]
+        self.client_address = self.clients[me]
         self.cluster = cluster_id(self.peers)
         self.faults = TransportFaults() if faults else None
         self.data_dir = data_dir
@@ -124,14 +164,17 @@ class KubeKVServer:
         self.ends: list[PeerEnd] = []
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self.kv = self.raft = None
+        self.kv = self.raft = self.rsm = None
+        self.mvcc = MVCCStore()
+        self.etcd = EtcdAPI(self)
+        self.etcd.register(self.rpc.grpc_server)
 
     def start(self) -> None:
         """Bind the port, recover from the data directory, then start Raft and the KV server.
 
         The port first: a server that cannot listen must not stamp the data directory as its own.
         """
-        self.rpc.serve(self.address)
+        self.rpc.serve(self.address, self.client_address)
         try:
             self.persister = DurablePersister(
                 self.data_dir, identity=f"cluster {self.cluster} ({','.join(self.peers)}) member {self.me}")
@@ -141,11 +184,21 @@ class KubeKVServer:
         self.ends = [PeerEnd(addr, me=self.me, peer=i, before_send=self.sync, faults=self.faults)
                      for i, addr in enumerate(self.peers)]
         self.rpc.after_handler = self.sync
-        self.kv, self.raft = StartKVServer(self.ends, 0, self.me, self.persister, self.maxraftstate)
+        # As kvraft1's StartKVServer, with both keyspaces in the state machine.
+        for cls in (Op, rpc.PutArgs, rpc.GetArgs):
+            labgob.Register(cls)
+        kv = KVServer(self.me)
+        kv.rsm = MakeRSM(self.ends, self.me, self.persister, self.maxraftstate, ServiceState(kv, self.mvcc))
+        kv.submit_kwargs = {"timeout": COMMIT_WAIT_S}
+        self.rsm = kv.rsm
+        self.raft = kv.rsm.Raft()
         self.raft.batch_window_s = self.batch_window_ms / 1000
+        self.kv = kv
         self.rpc.AddService(labrpc.MakeService(self.raft))
+        self.rpc.AddService(labrpc.MakeService(Etcd(self.etcd)))
         self.rpc.AddService(labrpc.MakeService(self.kv), clients=True)
         self.rpc.AddService(labrpc.MakeService(Control(self)), clients=True)
+        self.etcd.start()
         log.info("server %d of cluster %s serving on %s", self.me, self.cluster, self.address)
 
     def sync(self) -> None:
@@ -170,6 +223,7 @@ class KubeKVServer:
             return
         self._stopping.set()
         try:
+            self.etcd.stop()
             self.rpc.stop()
             if self.raft is not None:
                 self.raft.Kill()
@@ -183,13 +237,15 @@ class KubeKVServer:
 
 
 def serve(me: int, peers: Sequence[str], data_dir: str, maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES,
-          faults: bool = False, batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS) -> int:
+          faults: bool = False, batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
+          clients: Sequence[str] | None = None) -> int:
     """Run one server until SIGTERM or SIGINT; the exit status."""
     srv = KubeKVServer(me, peers, data_dir, maxraftstate=maxraftstate, faults=faults,
-                       batch_window_ms=batch_window_ms)
+                       batch_window_ms=batch_window_ms, clients=clients)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: threading.Thread(target=srv.stop, daemon=True).start())
     srv.start()
-    print(f"kubekv: server {me} serving on {srv.address} (data in {data_dir})", flush=True)
+    print(f"kubekv: server {me} serving on {srv.address}, clients on {srv.client_address} "
+          f"(data in {data_dir})", flush=True)
     srv.wait()
     return 0

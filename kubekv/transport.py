@@ -152,15 +152,24 @@ class RpcServer:
         """Serve svc's handlers to peers, and also to clients when clients is True."""
         self._services[svc.name] = (svc, clients)
 
-    def serve(self, address: str) -> None:
-        try:
-            port = self._server.add_insecure_port(address)
-        except RuntimeError as exc:
-            raise AddressInUse(f"cannot listen on {address}: {exc}; is another kubekv server (or "
-                               "another program) using that port? Pick another with --peers") from exc
-        if port == 0:
-            raise AddressInUse(f"cannot listen on {address}: the port is in use; is another kubekv "
-                               "server (or another program) using it? Pick another with --peers")
+    @property
+    def grpc_server(self) -> grpc.Server:
+        """The gRPC server, for services of its own (added before serve())."""
+        return self._server
+
+    def serve(self, *addresses: str) -> None:
+        """Listen on every address (e.g. a peer port and a client port) and start serving."""
+        for address in dict.fromkeys(addresses):
+            try:
+                port = self._server.add_insecure_port(address)
+            except RuntimeError as exc:
+                port, detail = 0, f": {exc}"
+            else:
+                detail = ""
+            if port == 0:
+                raise AddressInUse(f"cannot listen on {address}{detail}: the port is in use; is "
+                                   "another kubekv server (or another program) using it? Pick "
+                                   "other ports (--peers, --clients)")
         self._server.start()
 
     def stop(self, grace_s: float = 0.5) -> None:

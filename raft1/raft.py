@@ -242,6 +242,7 @@ class Raft(raftapi.Raft):
         self.lastApplied = 0
         self.election_deadline = 0.0
         self.votes: set[int] = set()
+        self.leader_id: int | None = None   # the leader of currentTerm, once heard from (for services)
         self.pending_snapshot: ApplyMsg | None = None   # from InstallSnapshot, for the applier
 
         # Volatile state on leaders, reinitialised by become_leader.
@@ -420,6 +421,19 @@ class Raft(raftapi.Raft):
             self.persist()
             dlog.DPrintf(dlog.SNAPSHOT, self.me, "service snapshot through %d", index)
 
+    def read_index(self) -> tuple[int, int] | None:
+        """(commitIndex, term) to serve a linearizable read at, without a log entry; or None.
+
+        Raft thesis, section 6.4: only a leader that has committed an entry of its own term
+        knows every earlier commit. The caller must still confirm that a majority is in this
+        term after this call, and answer once the service has applied the log through
+        commitIndex. None: not leader, or nothing of this term committed yet (use the log).
+        """
+        with self.mu:
+            if self.state != LEADER or self.term_at(self.commitIndex) != self.currentTerm:
+                return None
+            return self.commitIndex, self.currentTerm
+
     def PersistBytes(self) -> int:
         return self.persister.RaftStateSize()
 
@@ -457,6 +471,7 @@ class Raft(raftapi.Raft):
             dlog.DPrintf(dlog.TERM, self.me, "T%d -> T%d, follower", self.currentTerm, term)
             self.currentTerm = term
             self.votedFor = None
+            self.leader_id = None
             self.persist()
         if self.state == LEADER:
             self.reset_election_timer()
@@ -480,6 +495,7 @@ class Raft(raftapi.Raft):
         dlog.DPrintf(dlog.LEADER, self.me, "leader in T%d with votes %s, log ..%d", self.currentTerm,
                      sorted(self.votes), self.last_index())
         self.state = LEADER
+        self.leader_id = self.me
         for p in range(len(self.peers)):
             self.nextIndex[p] = self.last_index() + 1
             self.matchIndex[p] = 0
@@ -722,7 +738,7 @@ class Raft(raftapi.Raft):
             reply.Term = self.currentTerm
             if args.Term < self.currentTerm:
                 return
-            self.follow_leader()
+            self.follow_leader(args.LeaderId)
             prev, prev_term, entries = args.PrevLogIndex, args.PrevLogTerm, args.Entries
             if prev < self.log_base:
                 # The start of the RPC is inside our snapshot: those entries are committed
@@ -744,8 +760,9 @@ class Raft(raftapi.Raft):
                 self.apply_cond.notify()
             reply.Success = True
 
-    def follow_leader(self) -> None:
+    def follow_leader(self, leader: int) -> None:
         """A current leader exists: be its follower and restart the election timer."""
+        self.leader_id = leader
         if self.state != FOLLOWER:
             self.become_follower(self.currentTerm)
         self.reset_election_timer()
@@ -791,7 +808,7 @@ class Raft(raftapi.Raft):
             reply.Term = self.currentTerm
             if args.Term < self.currentTerm:
                 return
-            self.follow_leader()
+            self.follow_leader(args.LeaderId)
             if args.LastIncludedIndex <= self.commitIndex:
                 return  # we have all of it already (perhaps a reordered RPC)
             dlog.DPrintf(dlog.SNAPSHOT, self.me, "installing S%d's snapshot through %d/T%d", args.LeaderId,

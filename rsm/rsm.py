@@ -113,6 +113,8 @@ class RSM:
         # Notified when by_index stops being empty (the monitor sleeps while it is) and when
         # the RSM stops.
         self.pending = threading.Condition(self.mu)
+        # Notified when last_applied advances (wait_applied's callers) and when the RSM stops.
+        self.applied = threading.Condition(self.mu)
         self.waiters: dict[int, _Waiter] = {}      # op Id -> waiter
         self.by_index: dict[int, _Waiter] = {}     # log index -> waiter (once Start answered)
         self.last_applied = 0
@@ -165,6 +167,16 @@ class RSM:
             self.waiters.pop(w.id, None)
             return w.err, w.result
 
+    def wait_applied(self, index: int, timeout: float) -> bool:
+        """Wait until the state machine has applied the log through index (not in Go's API).
+
+        With Raft's read_index, a service answers a linearizable read without a log entry.
+        False on timeout or once the RSM has stopped.
+        """
+        with self.mu:
+            return self.applied.wait_for(lambda: self.last_applied >= index or self.dead, timeout) \
+                and not self.dead
+
     # -- the reader ---------------------------------------------------------------------------
 
     def _reader(self) -> None:
@@ -187,6 +199,7 @@ class RSM:
         dlog.DPrintf(dlog.RSM, self.me, "applied index %d: op %d of S%d", msg.CommandIndex, op.Id, op.Me)
         with self.mu:
             self.last_applied = msg.CommandIndex
+            self.applied.notify_all()
             w = self.by_index.pop(msg.CommandIndex, None)
             mine = self.waiters.get(op.Id) if op.Me == self.me else None
             if mine is not None and not mine.done:
@@ -228,6 +241,7 @@ class RSM:
         self.applied_since_snapshot = 0
         with self.mu:
             self.last_applied = msg.SnapshotIndex
+            self.applied.notify_all()
             # Whatever our ops at these indices became, their results are folded into the
             # snapshot and lost to us: let the clients retry.
             for index in [i for i in self.by_index if i <= msg.SnapshotIndex]:
@@ -271,6 +285,7 @@ class RSM:
                 self._finish(w, rpc.ErrWrongLeader, None)
         self.by_index.clear()
         self.pending.notify_all()
+        self.applied.notify_all()
 
 
 def MakeRSM(servers: list, me: int, persister: Any, maxraftstate: int, sm: StateMachine) -> RSM:

@@ -13,10 +13,10 @@ PART = "3B"
 REPLACEMENTS = [(
     """            if args.Term < self.currentTerm:
                 return
-            self.follow_leader()
+            self.follow_leader(args.LeaderId)
             prev, prev_term, entries""",
     """            # MUTANT: no check of args.Term < currentTerm
-            self.follow_leader()
+            self.follow_leader(args.LeaderId)
             prev, prev_term, entries""")]
 
 plant(globals(), "raft1/raft.py", REPLACEMENTS)

@@ -252,7 +252,7 @@ def TestClusterCommandServesAndStopsOnCtrlC(tmp_path) -> None:
     from kubekv.cluster import _port_free
 
     base = next(b for b in range(random.randrange(30000, 40000), 50000, 3)
-                if all(_port_free(b + k) for k in range(3)))
+                if all(_port_free(b + k) and _port_free(b + 100 + k) for k in range(3)))
     p = subprocess.Popen([sys.executable, "-m", "kubekv", "cluster", "--base-port", str(base),
                           "--data-dir", str(tmp_path / "kv")], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -260,6 +260,7 @@ def TestClusterCommandServesAndStopsOnCtrlC(tmp_path) -> None:
         line = p.stdout.readline()
         assert "leader" in line, line + p.stderr.read()
         eps = [f"127.0.0.1:{base + k}" for k in range(3)]
+        assert p.stdout.readline() == f"--endpoints={','.join(eps)}\n"
         with Client(eps) as c:
             assert c.Put("k", "v", 0) == rpc.OK
             assert c.Get("k") == ("v", 1, rpc.OK)
@@ -269,6 +270,7 @@ def TestClusterCommandServesAndStopsOnCtrlC(tmp_path) -> None:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert all(_port_free(base + k) for k in range(3)), "a server outlived `kubekv cluster`"
+    assert all(_port_free(base + k) and _port_free(base + 100 + k) for k in range(3)), \
+        "a server outlived `kubekv cluster`"
     assert sorted(os.listdir(tmp_path / "kv")) == ["member-0", "member-1", "member-2",
                                                    "server-0.log", "server-1.log", "server-2.log"]
