@@ -5,6 +5,7 @@ Usage:
     kubekv bench --clients 1,8,32 --seconds 10
     kubekv bench --endpoints 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379   # a running cluster
     kubekv bench --persist                # Raft's persist() + Sync per append, 100 vs 100,000 entries
+    kubekv bench --etcd                   # the etcd API beside a real 3-member etcd (kubekv/etcd/compare.py)
 
 Each client is a thread with its own Client (the lab's Clerk over gRPC), issuing Puts on its
 own keys (each Put is acknowledged only once committed, so on the disks of a majority) and
@@ -36,6 +37,10 @@ def add_parser(sub: Any) -> None:
                    help="a running cluster (default: start a local 3-server cluster in a temp dir)")
     b.add_argument("--serve-args", default="",
                    help="extra `kubekv serve` options for the local cluster, e.g. '--batch-window-ms 0'")
+    b.add_argument("--etcd", action="store_true",
+                   help="instead: the etcd API beside a real etcd cluster (needs etcd and etcdctl)")
+    b.add_argument("--perf-loads", default="s,m",
+                   help="with --etcd: the `etcdctl check perf` loads to run (default s,m; '' for none)")
     b.add_argument("--persist", action="store_true",
                    help="instead: the cost of persisting one new entry with a short and a long log")
 
@@ -170,6 +175,14 @@ def main(args: Any) -> int:
     if not counts or min(counts) < 1:
         print(f"kubekv bench: --clients {args.clients!r}: give positive counts, e.g. 1,32")
         return 2
+    if args.etcd:
+        from kubekv.etcd.compare import compare
+        try:
+            compare([x for x in args.perf_loads.split(",") if x], counts, args.seconds)
+        except RuntimeError as exc:
+            print(f"kubekv bench --etcd: {exc}")
+            return 2
+        return 0
     if args.endpoints:
         run_bench(endpoints_from(args.endpoints), counts, args.seconds)
         return 0

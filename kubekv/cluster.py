@@ -188,6 +188,9 @@ def add_parsers(sub: Any) -> None:
                    help="snapshot when the Raft log reaches this many bytes (default 4 MiB)")
     s.add_argument("--batch-window-ms", type=float, default=None,
                    help="how long the leader holds a new entry for others to join it (default 1)")
+    s.add_argument("--reads", choices=("readindex", "log"), default="readindex",
+                   help="how the etcd API serves linearizable reads: ReadIndex (default), or an entry "
+                        "in the Raft log per read (to measure the difference)")
     s.add_argument("--test-faults", action="store_true",
                    help="let a test partition this server (Control.Block); never in production")
     c = sub.add_parser("cluster", help="run a local cluster of N server processes until Ctrl-C")
@@ -217,6 +220,7 @@ def serve_main(args: Any) -> int:
         return server.serve(args.id, peers, args.data_dir,
                             maxraftstate=args.maxraftstate or server.DEFAULT_MAXRAFTSTATE_BYTES,
                             faults=args.test_faults, clients=clients,
+                            read_index=args.reads == "readindex",
                             batch_window_ms=(server.DEFAULT_BATCH_WINDOW_MS if args.batch_window_ms is None
                                              else args.batch_window_ms))
     except (ValueError, AddressInUse, StorageError) as exc:

@@ -140,7 +140,7 @@ class KubeKVServer:
     def __init__(self, me: int, peers: Sequence[str], data_dir: str,
                  maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES, faults: bool = False,
                  batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
-                 clients: Sequence[str] | None = None) -> None:
+                 clients: Sequence[str] | None = None, read_index: bool = True) -> None:
         if not peers:
             raise ValueError("a server needs the list of all cluster members (--peers a,b,c), "
                              "itself included")
@@ -167,6 +167,7 @@ class KubeKVServer:
         self.kv = self.raft = self.rsm = None
         self.mvcc = MVCCStore()
         self.etcd = EtcdAPI(self)
+        self.etcd.read_index = read_index
         self.etcd.register(self.rpc.grpc_server)
 
     def start(self) -> None:
@@ -238,10 +239,10 @@ class KubeKVServer:
 
 def serve(me: int, peers: Sequence[str], data_dir: str, maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES,
           faults: bool = False, batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
-          clients: Sequence[str] | None = None) -> int:
+          clients: Sequence[str] | None = None, read_index: bool = True) -> int:
     """Run one server until SIGTERM or SIGINT; the exit status."""
     srv = KubeKVServer(me, peers, data_dir, maxraftstate=maxraftstate, faults=faults,
-                       batch_window_ms=batch_window_ms, clients=clients)
+                       batch_window_ms=batch_window_ms, clients=clients, read_index=read_index)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: threading.Thread(target=srv.stop, daemon=True).start())
     srv.start()

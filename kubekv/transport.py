@@ -115,7 +115,7 @@ class PeerEnd:
             response = self._call(request, timeout=timeout_s or self.timeout_s)
             ok, payload = msgpack.unpackb(response)
             if not ok:
-                log.warning("%s refused %s: %s", self.address, svcMeth, payload)
+                log.debug("%s refused %s: %s", self.address, svcMeth, payload)
                 return False
             if type(reply) is labrpc.Ref:
                 reply.Value = labgob.loads(payload)

@@ -192,6 +192,7 @@ class EtcdAPI:
         self.member_ids = [member_id(a) for a in server.peers]
         self.me_id = self.member_ids[server.me]
         self.leader_check = LeaderCheck(self)
+        self.read_index = True   # linearizable reads by ReadIndex; False: through the log
         self._leader_guess = 0
         self._mu = threading.Lock()
         self._deadlines: dict[int, float] = {}   # lease ID -> expiry (monotonic), on the leader
@@ -306,8 +307,8 @@ class EtcdAPI:
 
     def _linearizable_range(self, req: pb.RangeRequest) -> Any:
         s = self.server
-        ri = s.raft.read_index()
-        if ri is None:   # no commit of this term yet: through the log
+        ri = s.raft.read_index() if self.read_index else None
+        if ri is None:   # no commit of this term yet (or told to): through the log
             return self._submit("range", req.SerializeToString())
         index, term = ri
         if not self.leader_check.confirm(term):
