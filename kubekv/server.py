@@ -45,7 +45,7 @@ EXIT_STORAGE_FAILED = 3   # the exit status of a server whose disk failed it
 # How long a new entry waits for others before the leader sends it (Raft's BATCH_WINDOW_MS is
 # the lab's 5 ms). Here an RPC costs less than that wait, and entries that arrive while an
 # AppendEntries is in flight ride in the next one anyway.
-DEFAULT_BATCH_WINDOW_MS = 1.0
+DEFAULT_BATCH_WINDOW_MS = 0.0
 
 
 @dataclass
