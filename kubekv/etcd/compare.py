@@ -91,11 +91,14 @@ def check_perf(endpoints: list[str], load: str) -> dict[str, Any]:
     r = subprocess.run(["etcdctl", f"--endpoints={','.join(endpoints)}", "check", "perf", f"--load={load}"],
                        capture_output=True, text=True, env=_etcdctl_env(), timeout=300)
     out = r.stdout + r.stderr
-    tput = re.search(r"Throughput is (\d+) writes/s", out)
+    verdicts = [line.strip() for line in out.splitlines() if line.startswith(("PASS", "FAIL"))]
+    tput = re.search(r"(\d+) writes/s", out)
     slow = re.search(r"Slowest request took ([\d.]+)s", out)
-    return {"pass": r.returncode == 0 and "FAIL" not in out,
+    return {"pass": r.returncode == 0 and bool(verdicts) and not any(v.startswith("FAIL") for v in verdicts),
             "writes_s": int(tput.group(1)) if tput else 0,
-            "slowest_s": float(slow.group(1)) if slow else float("nan"), "output": out}
+            "slowest_s": float(slow.group(1)) if slow else float("nan"),
+            "verdicts": verdicts or [f"exit {r.returncode}: {out.strip().splitlines()[-1:] or ''}"],
+            "output": out}
 
 
 def kv_bench(endpoints: list[str], clients: int, seconds: float, op: str) -> dict[str, float]:
@@ -169,7 +172,9 @@ def compare(perf_loads: list[str], client_counts: list[int], seconds: float) -> 
                     r = check_perf(eps, load)
                     rows.append({"system": name, "workload": f"check perf --load={load}",
                                  "ops": r["writes_s"], "p50_ms": float("nan"),
-                                 "p99_ms": r["slowest_s"] * 1000, "note": "PASS" if r["pass"] else "FAIL"})
+                                 "p99_ms": r["slowest_s"] * 1000,
+                                 "note": ("PASS" if r["pass"] else "FAIL") + " (" + "; ".join(
+                                     v for v in r["verdicts"] if v not in ("PASS", "FAIL")) + ")"})
                     _print(rows[-1])
             for n in client_counts:
                 for op in ("put", "range", "range-s"):
