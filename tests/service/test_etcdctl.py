@@ -153,3 +153,21 @@ def TestEtcdctlMemberListEndpointStatusHealth(cluster: LocalCluster) -> None:
     assert sum(", true," in line for line in status) == 1, status   # IS LEADER: exactly one
     health = etcdctl(cluster, "endpoint", "health", check=False)
     assert health.count("is healthy") == 3, health
+
+
+def TestEtcdctlCompactionSortAndCount(cluster: LocalCluster) -> None:
+    for k, v in (("/s/b", "1"), ("/s/a", "2"), ("/s/c", "3")):
+        etcdctl(cluster, "put", k, v)
+    assert etcdctl(cluster, "get", "--prefix", "/s/", "--keys-only", "--order=DESCEND",
+                   "--sort-by=MODIFY") == "/s/c\n\n/s/a\n\n/s/b\n\n"
+    assert '"Count" : 3' in etcdctl(cluster, "get", "--prefix", "/s/", "--limit=1", "-w", "fields")
+    old = int(re.search(r'"revision":(\d+)', etcdctl(cluster, "get", "/s/a", "-w", "json")).group(1))
+    etcdctl(cluster, "put", "/s/a", "4")
+    etcdctl(cluster, "put", "/s/a", "5")
+    now = int(re.search(r'"revision":(\d+)', etcdctl(cluster, "get", "/s/a", "-w", "json")).group(1))
+    assert etcdctl(cluster, "compaction", str(now)) == f"compacted revision {now}\n"
+    out = etcdctl(cluster, "get", "/s/a", f"--rev={old}", check=False)
+    assert "required revision has been compacted" in out, out
+    w = subprocess.run(["etcdctl", f"--endpoints={cluster.endpoints[2]}", "watch", "/s/a", f"--rev={old}"],
+                       capture_output=True, text=True, timeout=30, env=dict(os.environ, ETCDCTL_API="3"))
+    assert "compacted" in w.stdout + w.stderr, w.stdout + w.stderr
