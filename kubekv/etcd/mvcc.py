@@ -35,6 +35,7 @@ their granted TTL and attached keys. Snapshot() is msgpack of exactly that.
 from __future__ import annotations
 
 import bisect
+import collections
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
@@ -49,6 +50,8 @@ from rsm.rsm import StateMachine
 
 # etcd's --max-txn-ops default: the most compares, or ops in one branch, of a Txn.
 MAX_TXN_OPS = 128
+# How many request IDs (and their results) the store remembers to answer a retried request.
+DEDUP_ENTRIES = 10_000
 # lease.MaxLeaseTTL: about 285 years.
 MAX_LEASE_TTL_S = 9_000_000_000
 # etcd raises a short TTL to ceil(1.5 election timeouts) (server.go: minTTL), so a lease outlives
@@ -58,6 +61,7 @@ MAX_LEASE_TTL_S = 9_000_000_000
 MIN_LEASE_TTL_S = 5
 
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT
+_STATUS_BY_VALUE = {c.value[0]: c for c in grpc.StatusCode}
 _OUT_OF_RANGE = grpc.StatusCode.OUT_OF_RANGE
 
 
@@ -67,6 +71,9 @@ class EtcdOp:
 
     Kind: str = ""
     Body: bytes = b""
+    # The client request's ID (0: none). A request proposed again after a timeout or a lost
+    # reply may commit twice; the store answers the second copy with the first one's result.
+    Id: int = 0
 
 
 labgob.Register(EtcdOp)
@@ -249,6 +256,8 @@ class MVCCStore(StateMachine):
         self._reset()
 
     def _reset(self) -> None:
+        # Results of the last DEDUP_ENTRIES requests that had an Id, oldest first.
+        self._done: collections.OrderedDict[int, Any] = collections.OrderedDict()
         self._rev = 1
         # etcd's compactMainRev starts at -1 ("never compacted"): Compact(0) then succeeds.
         self._compact = -1
@@ -268,6 +277,20 @@ class MVCCStore(StateMachine):
         if entry is None:
             return EtcdError(_INVALID, f"etcdserver: unknown request kind {op.Kind!r}")
         msg_class, method = entry
+        op_id = op.Id if isinstance(op.Id, int) and not isinstance(op.Id, bool) else 0
+        if op_id:
+            with self._mu:
+                if op_id in self._done:
+                    return self._done[op_id]
+        result = self._apply(op, msg_class, method)
+        if op_id:
+            with self._mu:
+                self._done[op_id] = result
+                while len(self._done) > DEDUP_ENTRIES:
+                    self._done.popitem(last=False)
+        return result
+
+    def _apply(self, op: EtcdOp, msg_class: Any, method: Any) -> Any:
         if not isinstance(op.Body, (bytes, bytearray, memoryview)):
             return EtcdError(_INVALID, f"etcdserver: {op.Kind} body is a {type(op.Body).__name__}, not bytes")
         try:
@@ -297,7 +320,10 @@ class MVCCStore(StateMachine):
                 recs = [[r.main, r.sub] if r.version == 0 else list(r) for r in self._hist[key]]
                 keys.append([key, recs])
             leases = [[lid, ttl] for lid, (ttl, _) in sorted(self._leases.items())]
-            state = {"v": 1, "rev": self._rev, "compact": self._compact, "keys": keys, "leases": leases}
+            done = [[i, r.code.value[0], r.message] if isinstance(r, EtcdError)
+                    else [i, type(r).__name__, r.SerializeToString()] for i, r in self._done.items()]
+            state = {"v": 1, "rev": self._rev, "compact": self._compact, "keys": keys, "leases": leases,
+                     "done": done}
         return msgpack.packb(state, use_bin_type=True)
 
     def Restore(self, data: bytes) -> None:
@@ -314,6 +340,7 @@ class MVCCStore(StateMachine):
         with self._mu:
             self._rev, self._compact = fresh._rev, fresh._compact
             self._hist, self._keys, self._leases = fresh._hist, fresh._keys, fresh._leases
+            self._done = fresh._done
             self._resync_watchers()
 
     def _load(self, state: dict) -> None:
@@ -322,6 +349,14 @@ class MVCCStore(StateMachine):
         self._rev = int(state["rev"])
         self._compact = int(state["compact"])
         self._leases = {int(lid): (int(ttl), set()) for lid, ttl in state["leases"]}
+        for op_id, what, body in state.get("done", []):
+            if isinstance(what, int):
+                self._done[int(op_id)] = EtcdError(_STATUS_BY_VALUE[what], str(body))
+            else:
+                cls = getattr(pb, what) if what.endswith("Response") else None
+                if cls is None:
+                    raise ValueError(f"unknown response type {what!r}")
+                self._done[int(op_id)] = cls.FromString(bytes(body))
         for key, recs in state["keys"]:
             hist = []
             for r in recs:

@@ -80,6 +80,7 @@ _RESPONSE_TYPES = {
 class ForwardArgs:
     Method: str = ""      # an EtcdOp kind, or "range" (linearizable), "keepalive", "timetolive"
     Body: bytes = b""     # the request message
+    Id: int = 0           # the client request's ID: a copy proposed twice is applied once
 
 
 @dataclass
@@ -88,6 +89,7 @@ class ForwardReply:
     Body: bytes = b""     # the response message
     Code: int = 0         # a grpc.StatusCode's value[0]
     Message: str = ""
+    Index: int = 0        # the leader's applied index after the request: the forwarder waits for it
 
 
 labgob.Register(ForwardArgs)
@@ -112,14 +114,16 @@ class Etcd:
 
     def Forward(self, args: ForwardArgs, reply: ForwardReply) -> None:
         try:
-            resp = self._api.run_here(args.Method, args.Body)
+            resp = self._api.run_here(args.Method, args.Body, args.Id)
         except _NotLeader:
             reply.Err = rpc.ErrWrongLeader
             return
         except EtcdError as exc:
             reply.Err, reply.Code, reply.Message = "etcd", exc.code.value[0], exc.message
+            reply.Index = self._api.server.rsm.last_applied
             return
         reply.Err, reply.Body = rpc.OK, resp.SerializeToString()
+        reply.Index = self._api.server.rsm.last_applied
 
 
 class LeaderCheck:
@@ -247,21 +251,26 @@ class EtcdAPI:
         self.ready(context)
         deadline = time.monotonic() + LEADER_WAIT_S
         body = request.SerializeToString()
+        # One ID for every copy this loop may propose (after a timeout, on another leader): the
+        # store applies the request once and answers later copies with its first result.
+        op_id = random.getrandbits(63) or 1
         while True:
             try:
-                return self._stamp(self.run_here(method, body))
+                return self._stamp(self.run_here(method, body, op_id))
             except EtcdError as exc:
                 context.abort(exc.code, exc.message)
             except _NotLeader:
                 pass
-            resp = self._forward(method, body, context)
+            resp = self._forward(method, body, op_id, context)
             if resp is not None:
                 return self._stamp(resp)
             if time.monotonic() > deadline or not context.is_active():
                 context.abort(grpc.StatusCode.UNAVAILABLE, "etcdserver: no leader")
             time.sleep(0.02)
 
-    def _forward(self, method: str, body: bytes, context: grpc.ServicerContext) -> Any:
+    def _forward(self, method: str, body: bytes, op_id: int, context: grpc.ServicerContext) -> Any:
+        """The leader's response, once this member has applied as far (etcd answers so too:
+        a client's next serializable read here sees its write); None if no leader answered."""
         s = self.server
         n = len(s.peers)
         known = s.raft.leader_id
@@ -271,45 +280,46 @@ class EtcdAPI:
             if i == s.me:
                 continue
             reply = ForwardReply()
-            if not s.ends[i].Call("Etcd.Forward", ForwardArgs(Method=method, Body=body), reply,
+            if not s.ends[i].Call("Etcd.Forward", ForwardArgs(Method=method, Body=body, Id=op_id), reply,
                                   timeout_s=LEADER_WAIT_S):
                 continue
-            if reply.Err == rpc.OK:
+            if reply.Err in (rpc.OK, "etcd"):
                 self._leader_guess = i
+                s.rsm.wait_applied(reply.Index, LEADER_WAIT_S)
+            if reply.Err == rpc.OK:
                 return _RESPONSE_TYPES[method].FromString(reply.Body)
             if reply.Err == "etcd":
-                self._leader_guess = i
                 context.abort(_CODES.get(reply.Code, grpc.StatusCode.UNKNOWN), reply.Message)
         return None
 
-    def run_here(self, method: str, body: bytes) -> Any:
+    def run_here(self, method: str, body: bytes, op_id: int = 0) -> Any:
         """Run a request on this member as leader; raises _NotLeader or EtcdError."""
         s = self.server
         if not s.raft.GetState()[1]:
             raise _NotLeader()
         if method == "range":
-            return self._linearizable_range(pb.RangeRequest.FromString(body))
+            return self._linearizable_range(pb.RangeRequest.FromString(body), op_id)
         if method == "keepalive":
             return self._keepalive(pb.LeaseKeepAliveRequest.FromString(body))
         if method == "timetolive":
             return self._time_to_live(pb.LeaseTimeToLiveRequest.FromString(body))
         if method not in _REQUEST_TYPES:
             raise EtcdError(grpc.StatusCode.INVALID_ARGUMENT, f"unknown request {method!r}")
-        return self._submit(method, body)
+        return self._submit(method, body, op_id)
 
-    def _submit(self, kind: str, body: bytes) -> Any:
-        err, result = self.server.rsm.Submit(EtcdOp(Kind=kind, Body=body), timeout=SUBMIT_TIMEOUT_S)
+    def _submit(self, kind: str, body: bytes, op_id: int = 0) -> Any:
+        err, result = self.server.rsm.Submit(EtcdOp(Kind=kind, Body=body, Id=op_id), timeout=SUBMIT_TIMEOUT_S)
         if err != rpc.OK:
             raise _NotLeader()
         if isinstance(result, EtcdError):
             raise result
         return result
 
-    def _linearizable_range(self, req: pb.RangeRequest) -> Any:
+    def _linearizable_range(self, req: pb.RangeRequest, op_id: int = 0) -> Any:
         s = self.server
         ri = s.raft.read_index() if self.read_index else None
         if ri is None:   # no commit of this term yet (or told to): through the log
-            return self._submit("range", req.SerializeToString())
+            return self._submit("range", req.SerializeToString(), op_id)
         index, term = ri
         if not self.leader_check.confirm(term):
             raise _NotLeader()

@@ -841,3 +841,22 @@ def TestReadsFromOtherThreadsWhileApplying():
     for t in threads:
         t.join(5)
     assert not failures and s.range(RR(key=b"\0", range_end=b"\0", count_only=True)).count == 600
+
+
+def TestARetriedRequestIsAppliedOnceAndAnsweredWithTheFirstResult() -> None:
+    from kubekv.etcd.mvcc import EtcdOp, MVCCStore
+    from kubekv.etcd.pb import etcd_rpc_pb2 as pb
+
+    s = MVCCStore()
+    put = EtcdOp(Kind="put", Body=pb.PutRequest(key=b"k", value=b"v").SerializeToString(), Id=7)
+    first = s.DoOp(put)
+    again = s.DoOp(put)
+    assert again.header.revision == first.header.revision == 2 and s.revision == 2
+    create = pb.TxnRequest(compare=[pb.Compare(key=b"n", target=pb.Compare.CREATE, create_revision=0)],
+                           success=[pb.RequestOp(request_put=pb.PutRequest(key=b"n", value=b"x"))])
+    txn = EtcdOp(Kind="txn", Body=create.SerializeToString(), Id=8)
+    assert s.DoOp(txn).succeeded
+    restored = MVCCStore()
+    restored.Restore(s.Snapshot())
+    assert restored.DoOp(txn).succeeded and restored.revision == 3   # still answered, not re-run
+    assert s.DoOp(EtcdOp(Kind="txn", Body=create.SerializeToString(), Id=9)).succeeded is False
