@@ -136,11 +136,13 @@ class RpcServer:
     """Serves labrpc services over gRPC to peers and clients of one server process."""
 
     def __init__(self, me: int, after_handler: Callable[[], None] | None = None,
-                 faults: TransportFaults | None = None, max_workers: int = 128) -> None:
+                 faults: TransportFaults | None = None, max_workers: int = 1024) -> None:
         self.me = me
         self.after_handler = after_handler
         self.faults = faults
         self._services: dict[str, tuple[labrpc.Service, bool]] = {}
+        # Each call holds a thread until it is answered (a write waits for its commit), so
+        # the pool is sized for hundreds of concurrent clients: queued calls time out instead.
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
                                                               thread_name_prefix=f"rpc{me}"),
                                    options=_CHANNEL_OPTIONS + [("grpc.so_reuseport", 0)])
