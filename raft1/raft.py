@@ -269,6 +269,9 @@ class Raft(raftapi.Raft):
         # New entries wait this long for company (BATCH_WINDOW_MS); a service whose RPCs cost
         # less than the wait may lower it (kubekv serve --batch-window-ms).
         self.batch_window_s = BATCH_WINDOW_MS / 1000
+        # A commitIndex advance alone waits this long for an entry to ride along
+        # (COMMIT_NEWS_DELAY_MS); a service whose followers answer reads may want it sooner.
+        self.commit_news_delay_s = COMMIT_NEWS_DELAY_MS / 1000
 
     # ------------------------------------------------------------------ log indexing
 
@@ -627,7 +630,7 @@ class Raft(raftapi.Raft):
         if self.last_index() < self.nextIndex[peer]:
             if self.commitIndex <= self.commit_sent[peer]:
                 return heartbeat_due
-            news_at = max(news_at, self.commit_time + COMMIT_NEWS_DELAY_MS / 1000)
+            news_at = max(news_at, self.commit_time + self.commit_news_delay_s)
         return min(heartbeat_due, news_at - now)
 
     def replicate_to(self, peer: int) -> tuple[str, Callable, Any, int]:
