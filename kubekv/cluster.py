@@ -299,7 +299,10 @@ def cluster_main(args: Any) -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:port now (as gRPC binds: SO_REUSEADDR, so the
+    TIME_WAIT connections a stopped cluster leaves behind do not count)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True

@@ -246,12 +246,26 @@ def TestServeRefusesBusyPortMissingPeersOtherMembersDir(tmp_path) -> None:
     assert os.path.isdir(tmp_path / "d")
 
 
+def _command_lines() -> list[str]:
+    """Every running process's command line."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    out.append(f.read().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                pass
+    return out
+
+
 def TestClusterCommandServesAndStopsOnCtrlC(tmp_path) -> None:
     import signal
 
     from kubekv.cluster import _port_free
 
-    base = next(b for b in range(random.randrange(30000, 40000), 50000, 3)
+    # Below Linux's ephemeral range (32768-60999), where other tests' connections take ports.
+    base = next(b for b in range(random.randrange(20000, 30000), 32000, 3)
                 if all(_port_free(b + k) and _port_free(b + 100 + k) for k in range(3)))
     p = subprocess.Popen([sys.executable, "-m", "kubekv", "cluster", "--base-port", str(base),
                           "--data-dir", str(tmp_path / "kv")], stdout=subprocess.PIPE,
@@ -270,7 +284,8 @@ def TestClusterCommandServesAndStopsOnCtrlC(tmp_path) -> None:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert all(_port_free(base + k) and _port_free(base + 100 + k) for k in range(3)), \
-        "a server outlived `kubekv cluster`"
+    left = [cmd for cmd in _command_lines() if str(tmp_path) in cmd]
+    assert not left, f"servers outlived `kubekv cluster`: {left}"
+    assert all(_port_free(base + k) and _port_free(base + 100 + k) for k in range(3))
     assert sorted(os.listdir(tmp_path / "kv")) == ["member-0", "member-1", "member-2",
                                                    "server-0.log", "server-1.log", "server-2.log"]
