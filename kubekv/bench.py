@@ -53,14 +53,43 @@ def _fsyncs(c: Client) -> int:
     return total
 
 
+def closed_loop(clients: int, seconds: float,
+                client: Callable[[int, threading.Event], list[float]]) -> tuple[list[float], float]:
+    """Run client(k, stop) in `clients` threads for `seconds`; every latency, and the wall time.
+
+    Each client issues one request at a time and returns its latencies once stop is set.
+    """
+    stop = threading.Event()
+    results: list[list[float]] = [[] for _ in range(clients)]
+
+    def run(k: int) -> None:
+        results[k] = client(k, stop)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return [x for r in results for x in r], time.perf_counter() - start
+
+
+def latency_stats(latencies: list[float], elapsed: float) -> dict[str, float]:
+    """ops/s, p50 and p99 in ms, and the count."""
+    xs = sorted(latencies)
+    q = statistics.quantiles(xs, n=100) if len(xs) >= 2 else [float("nan")] * 99
+    return {"ops": len(xs) / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000, "n": len(xs)}
+
+
 def measure(endpoints: list[str], clients: int, seconds: float,
             op: Callable[[Client, int, int], None]) -> dict[str, float]:
     """Run op(client, client_no, i) from `clients` threads for `seconds`; ops/s and latencies."""
-    latencies: list[list[float]] = [[] for _ in range(clients)]
-    stop = threading.Event()
     errors: list[BaseException] = []
 
-    def run(k: int) -> None:
+    def client(k: int, stop: threading.Event) -> list[float]:
+        lat: list[float] = []
         with Client(endpoints, timeout_s=30) as c:
             i = 0
             while not stop.is_set():
@@ -69,29 +98,18 @@ def measure(endpoints: list[str], clients: int, seconds: float,
                     op(c, k, i)
                 except BaseException as exc:   # reported after the run
                     errors.append(exc)
-                    return
-                latencies[k].append(time.perf_counter() - t0)
+                    break
+                lat.append(time.perf_counter() - t0)
                 i += 1
+        return lat
 
     with Client(endpoints) as probe:
         f0 = _fsyncs(probe)
-        threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        time.sleep(seconds)
-        stop.set()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - start
+        latencies, elapsed = closed_loop(clients, seconds, client)
         f1 = _fsyncs(probe)
     if errors:
         raise errors[0]
-    all_lat = sorted(x for lat in latencies for x in lat)
-    n = len(all_lat)
-    q = statistics.quantiles(all_lat, n=100) if n >= 2 else [all_lat[0] if all_lat else 0.0] * 99
-    return {"ops": n / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
-            "fsyncs": (f1 - f0) / elapsed, "n": n}
+    return dict(latency_stats(latencies, elapsed), fsyncs=(f1 - f0) / elapsed)
 
 
 def put_op(value: str) -> Callable[[Client, int, int], None]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -28,6 +27,7 @@ from typing import Any, Callable
 
 import grpc
 
+from kubekv.bench import closed_loop, latency_stats
 from kubekv.cluster import LocalCluster, free_ports
 
 VALUE_BYTES = 256
@@ -107,12 +107,10 @@ def kv_bench(endpoints: list[str], clients: int, seconds: float, op: str) -> dic
     from kubekv.etcd.pb import etcd_rpc_pb2 as pb
     from kubekv.etcd.pb import etcd_rpc_pb2_grpc as pb_grpc
 
-    lat: list[list[float]] = [[] for _ in range(clients)]
     errors = [0] * clients
-    stop = threading.Event()
     value = b"v" * VALUE_BYTES
 
-    def run(k: int) -> None:
+    def client(k: int, stop: threading.Event) -> list[float]:
         channel = grpc.insecure_channel(endpoints[k % len(endpoints)])
         kv = pb_grpc.KVStub(channel)
         call: Callable[[int], Any]
@@ -125,32 +123,23 @@ def kv_bench(endpoints: list[str], clients: int, seconds: float, op: str) -> dic
             def call(i: int) -> Any:
                 return kv.Range(pb.RangeRequest(key=b"bench/%d/%d" % (k, i % 64), serializable=serializable),
                                 timeout=5)
+        lat: list[float] = []
         i = 0
         try:
             while not stop.is_set():
                 t0 = time.perf_counter()
                 try:
                     call(i)
-                    lat[k].append(time.perf_counter() - t0)
+                    lat.append(time.perf_counter() - t0)
                 except grpc.RpcError:
                     errors[k] += 1
                 i += 1
         finally:
             channel.close()
+        return lat
 
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(clients)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
-    xs = sorted(x for ls in lat for x in ls)
-    q = statistics.quantiles(xs, n=100) if len(xs) >= 2 else [float("nan")] * 99
-    return {"ops": len(xs) / elapsed, "p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000,
-            "errors": sum(errors)}
+    latencies, elapsed = closed_loop(clients, seconds, client)
+    return dict(latency_stats(latencies, elapsed), errors=sum(errors))
 
 
 def compare(perf_loads: list[str], client_counts: list[int], seconds: float) -> list[dict[str, Any]]:

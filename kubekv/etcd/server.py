@@ -134,9 +134,9 @@ class LeaderCheck:
         self._mu = threading.Lock()
         # Notified when a confirmation round ends (waiters check whether it covered them).
         self._round_done = threading.Condition(self._mu)
-        self._started = 0      # rounds started
-        self._finished = 0     # rounds finished ...
-        self._result: dict[int, int] = {}   # round -> the term it confirmed (0: none)
+        self._started = 0       # rounds started
+        self._finished = 0      # the last round finished ...
+        self._confirmed = 0     # ... and the term it confirmed (0: none)
         self._running = False
         self._pool = futures.ThreadPoolExecutor(max_workers=max(1, len(api.server.peers) - 1),
                                                 thread_name_prefix="leadercheck")
@@ -144,11 +144,12 @@ class LeaderCheck:
     def confirm(self, term: int) -> bool:
         """True once a round that began after this call found a majority in term."""
         with self._mu:
-            need = self._started + 1   # a round that starts from now on
+            need = self._started + 1   # a round that starts from now on covers this call
             while True:
                 if self._finished >= need:
-                    return self._result.get(need, 0) == term or any(
-                        t == term for r, t in self._result.items() if r >= need)
+                    if self._confirmed == term:
+                        return True
+                    need = self._started + 1   # that round was for another term: run ours
                 if not self._running:
                     self._running = True
                     self._started += 1
@@ -157,9 +158,7 @@ class LeaderCheck:
                 self._round_done.wait()
         confirmed = self._round(term)
         with self._mu:
-            self._result = {r: t for r, t in self._result.items() if r > rnd - 8}
-            self._result[rnd] = term if confirmed else 0
-            self._finished = rnd
+            self._finished, self._confirmed = rnd, term if confirmed else 0
             self._running = False
             self._round_done.notify_all()
         return confirmed
@@ -168,7 +167,7 @@ class LeaderCheck:
         from kubekv.server import StatusArgs, StatusReply
         s = self._api.server
         others = [i for i in range(len(s.peers)) if i != s.me]
-        need = len(s.peers) // 2 + 1 - 1   # a majority, counting ourselves
+        need = len(s.peers) // 2   # the others it takes for a majority with ourselves
 
         def ask(i: int) -> int:
             reply = StatusReply()
