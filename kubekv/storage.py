@@ -58,7 +58,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import msgpack
 
@@ -541,21 +541,26 @@ class DurablePersister:
             self._write_checkpoint(b.checkpoint, b.ref)
         self._drop_snapshots(keep=b.ref)
 
-    def _write_snapshot(self, seq: int, sn: bytes) -> None:
-        final = os.path.join(self._dir, _snap_name(seq))
-        tmp = final[:-len(".snap")] + ".tmp"
-        self._where = f"write of snapshot {tmp}"
+    def _write_new_file(self, final: str, chunks: Sequence[bytes], what: str,
+                        sync: Callable[[int], None]) -> None:
+        """Write final whole or not at all: a temp file, synced, renamed (the caller syncs the dir)."""
+        tmp = os.path.splitext(final)[0] + ".tmp"
+        self._where = f"write of {what} {tmp}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
-            prefix = _SNAP_PREFIX.pack(_SNAP_MAGIC, len(sn), zlib.crc32(sn))
-            _write_all(fd, prefix + struct.pack("<I", zlib.crc32(prefix)))
-            _write_all(fd, sn)
-            self._where = f"fsync of snapshot {tmp}"
-            self._fsync(fd)
+            for chunk in chunks:
+                _write_all(fd, chunk)
+            self._where = f"sync of {what} {tmp}"
+            sync(fd)
         finally:
             os.close(fd)
         self._where = f"rename of {tmp} to {final}"
         os.rename(tmp, final)
+
+    def _write_snapshot(self, seq: int, sn: bytes) -> None:
+        prefix = _SNAP_PREFIX.pack(_SNAP_MAGIC, len(sn), zlib.crc32(sn))
+        self._write_new_file(os.path.join(self._dir, _snap_name(seq)),
+                             [prefix + struct.pack("<I", zlib.crc32(prefix)), sn], "snapshot", self._fsync)
         self._snap_files.add(seq)
         self._count(0, SNAP_HEADER_SIZE + len(sn))
 
@@ -594,17 +599,7 @@ class DurablePersister:
         data = b"".join(recs)
         seq = self._seg_seq + 1
         final = os.path.join(self._dir, _seg_name(seq))
-        tmp = final[:-len(".log")] + ".tmp"
-        self._where = f"write of checkpoint {tmp}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            _write_all(fd, data)
-            self._where = f"fdatasync of checkpoint {tmp}"
-            self._datasync(fd)
-        finally:
-            os.close(fd)
-        self._where = f"rename of {tmp} to {final}"
-        os.rename(tmp, final)
+        self._write_new_file(final, [data], "checkpoint", self._datasync)
         self._fsync_dir()
         self._count(len(recs), len(data))
         old_path = self._seg_path()
