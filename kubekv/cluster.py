@@ -29,6 +29,7 @@ import time
 from typing import Any, Sequence
 
 from kubekv.client import Client, DEFAULT_ENDPOINTS
+from kubekv.placement import follows_role, pin_server
 from labrpc.affinity import allowed_cores
 
 DEFAULT_DATA_DIR = "kubekv-data"
@@ -72,24 +73,6 @@ def follow_parent() -> None:
             os.sched_setaffinity(0, cores)
         except OSError:
             pass
-
-
-def pin_server(me: int, how: str) -> str | None:
-    """Pin this (still single-threaded) server process to one core; a problem, or None."""
-    cores = allowed_cores()
-    if how == "none" or not cores:
-        return None
-    if how == "auto":
-        core = cores[me % len(cores)]
-    elif how.isdigit() and int(how) in cores:
-        core = int(how)
-    else:
-        return f"--pin-core {how!r}: give 'auto', 'none' or one of the cores {cores}"
-    try:
-        os.sched_setaffinity(0, {core})
-    except OSError:
-        pass   # not allowed here: run unpinned
-    return None
 
 
 class LocalCluster:
@@ -207,9 +190,10 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--batch-window-ms", type=float, default=None,
                    help="how long the leader holds a new entry for others to join it (default 0)")
     s.add_argument("--pin-core", default="auto",
-                   help="run the whole server on one core: 'auto' (core id mod the cores it may use), "
-                        "a core number, or 'none' (default auto: thread hand-offs across cores cost "
-                        "~40 us each, and the GIL lets one thread run at a time anyway)")
+                   help="run the whole server on one core: 'auto' (a core per server by id; with fewer "
+                        "cores than servers, the leader's core is its own and the followers share "
+                        "the others), a core number, or 'none' (default auto: thread hand-offs "
+                        "across cores cost ~40 us each, and the GIL runs one thread at a time anyway)")
     s.add_argument("--reads", choices=("readindex", "log"), default="readindex",
                    help="how the etcd API serves linearizable reads: ReadIndex (default), or an entry "
                         "in the Raft log per read (to measure the difference)")
@@ -233,12 +217,13 @@ def serve_main(args: Any) -> int:
     from kubekv.transport import AddressInUse
 
     follow_parent()
-    problem = pin_server(args.id, args.pin_core)
+    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
+    role_placement = follows_role(len(peers), args.pin_core)
+    problem = pin_server(args.id, len(peers), args.pin_core)
     if problem:
         print(f"kubekv serve: {problem}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    peers = [p.strip() for p in args.peers.split(",") if p.strip()]
     clients = [p.strip() for p in args.clients.split(",") if p.strip()] if args.clients else None
     try:
         if args.batch_window_ms is not None and not 0 <= args.batch_window_ms <= 1000:
@@ -247,6 +232,7 @@ def serve_main(args: Any) -> int:
                             maxraftstate=args.maxraftstate or server.DEFAULT_MAXRAFTSTATE_BYTES,
                             faults=args.test_faults, clients=clients,
                             read_index=args.reads == "readindex",
+                            role_placement=role_placement,
                             batch_window_ms=(server.DEFAULT_BATCH_WINDOW_MS if args.batch_window_ms is None
                                              else args.batch_window_ms))
     except (ValueError, AddressInUse, StorageError) as exc:

@@ -31,6 +31,7 @@ import labgob
 import labrpc
 from kubekv.etcd.mvcc import EtcdOp, MVCCStore
 from kubekv.etcd.server import Etcd, EtcdAPI
+from kubekv.placement import RolePlacement
 from kubekv.storage import DurablePersister, StorageError
 from kubekv.transport import PeerEnd, RpcServer, TransportFaults
 from kvraft1 import rpc
@@ -144,7 +145,8 @@ class KubeKVServer:
     def __init__(self, me: int, peers: Sequence[str], data_dir: str,
                  maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES, faults: bool = False,
                  batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
-                 clients: Sequence[str] | None = None, read_index: bool = True) -> None:
+                 clients: Sequence[str] | None = None, read_index: bool = True,
+                 role_placement: bool = False) -> None:
         if not peers:
             raise ValueError("a server needs the list of all cluster members (--peers a,b,c), "
                              "itself included")
@@ -173,6 +175,8 @@ class KubeKVServer:
         self.etcd = EtcdAPI(self)
         self.etcd.read_index = read_index
         self.etcd.register(self.rpc.grpc_server)
+        self.role_placement = role_placement
+        self.placement: RolePlacement | None = None
 
     def start(self) -> None:
         """Bind the port, recover from the data directory, then start Raft and the KV server.
@@ -186,7 +190,10 @@ class KubeKVServer:
         except BaseException:
             self.rpc.stop()
             raise
-        self.ends = [PeerEnd(addr, me=self.me, peer=i, before_send=self.sync, faults=self.faults)
+        # A leader's AppendEntries leaves before its entries are synced: Raft's log_syncer
+        # syncs them meanwhile and counts them only then.
+        self.ends = [PeerEnd(addr, me=self.me, peer=i, before_send=self.sync, faults=self.faults,
+                             unsynced_methods=frozenset({"Raft.AppendEntries"}))
                      for i, addr in enumerate(self.peers)]
         self.rpc.after_handler = self.sync
         # As kvraft1's StartKVServer, with both keyspaces in the state machine.
@@ -199,12 +206,16 @@ class KubeKVServer:
         self.raft = kv.rsm.Raft()
         self.raft.batch_window_s = self.batch_window_ms / 1000
         self.raft.commit_news_delay_s = COMMIT_NEWS_DELAY_MS / 1000
+        self.raft.sync_log = self.sync
         self.kv = kv
         self.rpc.AddService(labrpc.MakeService(self.raft))
         self.rpc.AddService(labrpc.MakeService(Etcd(self.etcd)))
         self.rpc.AddService(labrpc.MakeService(self.kv), clients=True)
         self.rpc.AddService(labrpc.MakeService(Control(self)), clients=True)
         self.etcd.start()
+        if self.role_placement:
+            self.placement = RolePlacement(self.me, len(self.peers), lambda: self.raft.GetState()[1])
+            self.placement.start()
         log.info("server %d of cluster %s serving on %s", self.me, self.cluster, self.address)
 
     def sync(self) -> None:
@@ -229,6 +240,8 @@ class KubeKVServer:
             return
         self._stopping.set()
         try:
+            if self.placement is not None:
+                self.placement.stop()
             self.etcd.stop()
             self.rpc.stop()
             if self.raft is not None:
@@ -244,10 +257,12 @@ class KubeKVServer:
 
 def serve(me: int, peers: Sequence[str], data_dir: str, maxraftstate: int = DEFAULT_MAXRAFTSTATE_BYTES,
           faults: bool = False, batch_window_ms: float = DEFAULT_BATCH_WINDOW_MS,
-          clients: Sequence[str] | None = None, read_index: bool = True) -> int:
+          clients: Sequence[str] | None = None, read_index: bool = True,
+          role_placement: bool = False) -> int:
     """Run one server until SIGTERM or SIGINT; the exit status."""
     srv = KubeKVServer(me, peers, data_dir, maxraftstate=maxraftstate, faults=faults,
-                       batch_window_ms=batch_window_ms, clients=clients, read_index=read_index)
+                       batch_window_ms=batch_window_ms, clients=clients, read_index=read_index,
+                       role_placement=role_placement)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: threading.Thread(target=srv.stop, daemon=True).start())
     srv.start()

@@ -23,10 +23,11 @@ raises into Raft. Connections are made once and reused; a restarted peer is reac
 within RECONNECT_BACKOFF_MAX_MS.
 
 Durability: before_send runs before a request leaves (the caller's Raft state must be on disk
-before a peer can act on it: a vote asked for, entries counted as replicated); after_handler
-runs after a handler returns and before its reply leaves (a vote granted, entries accepted,
-a client's OK). With a DurablePersister both are its Sync(), which groups concurrent callers
-into one fdatasync.
+before a peer can act on it: a vote asked for), except for the methods in unsynced_methods (a
+leader's AppendEntries: Raft syncs its own new entries while they travel and counts them only
+once synced); after_handler runs after a handler returns and before its reply leaves (a vote
+granted, entries accepted, a client's OK). With a DurablePersister both are its Sync(), which
+groups concurrent callers into one fdatasync.
 
 Faults (tests only; the server enables them with faults=True): Control.Block makes the server
 refuse calls from, and fail calls to, the peers it names, which is a network partition.
@@ -91,11 +92,13 @@ class PeerEnd:
     def __init__(self, address: str, me: int = CLIENT, peer: int = CLIENT,
                  before_send: Callable[[], None] | None = None,
                  faults: TransportFaults | None = None,
-                 timeout_s: float = CALL_TIMEOUT_S) -> None:
+                 timeout_s: float = CALL_TIMEOUT_S,
+                 unsynced_methods: frozenset[str] = frozenset()) -> None:
         self.address = address
         self.me = me
         self.peer = peer
         self.before_send = before_send
+        self.unsynced_methods = unsynced_methods
         self.faults = faults
         self.timeout_s = timeout_s
         self._channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
@@ -110,7 +113,7 @@ class PeerEnd:
             return False
         try:
             request = msgpack.packb([self.me, svcMeth, labgob.dumps(args)])
-            if self.before_send is not None:
+            if self.before_send is not None and svcMeth not in self.unsynced_methods:
                 self.before_send()
             response = self._call(request, timeout=timeout_s or self.timeout_s)
             ok, payload = msgpack.unpackb(response)

@@ -48,6 +48,8 @@ Threads (all stop after Kill(); names start with "raft<me>-"):
                   BATCH_WINDOW_MS, otherwise a heartbeat every HEARTBEAT_INTERVAL_MS); waits
                   on replicate_cond[p].
   applier ....... sends committed entries and snapshots on applyCh; waits on apply_cond.
+  log-syncer .... only with a log-keeping persister: syncs a leader's new entries to its
+                  disk while they are sent, then counts them; waits on log_sync_cond.
   rpc threads ... one short-lived thread per RPC in flight.  A Call to an unreachable peer
                   can take seconds to fail (labrpc's long delays), so no RPC is ever made by a
                   thread that has something else to do, and never while holding the lock.
@@ -55,8 +57,9 @@ Threads (all stop after Kill(); names start with "raft<me>-"):
 Persistence: persist() gives the persister everything (Go's Save(raftstate, snapshot)), or,
 when the persister keeps the log as records (SaveLog/ReadLog, as kubekv's write-ahead log
 does), only the hard state and the entries changed since the last save.  A durable persister
-may queue what it is given; the service syncs it before any RPC leaves the server and before
-any reply does (kubekv/transport.py), so nothing is acted on before it is on disk.
+may queue what it is given; the service syncs it before any reply leaves the server and before
+any RPC but a leader's AppendEntries (kubekv/transport.py), so nothing is acted on before it is
+on disk; a leader counts its own new entries only once log_syncer has synced them.
 
 Debugging: tester.dlog's DPrintf logs each key event under its topic (term, timer, vote,
 leader, append, commit, apply, persist, snapshot); off unless KUBEKV_DEBUG names the topic.
@@ -235,6 +238,13 @@ class Raft(raftapi.Raft):
         # is given only what changed: the hard state and the entries from unsaved_from on.
         self.log_store = callable(getattr(persister, "SaveLog", None))
         self.unsaved_from = 1                           # lowest log index changed since then
+        # Such a persister only queues what it is given until its Sync(), which the service
+        # runs before each RPC but a leader's AppendEntries: a leader writes its new entries
+        # in parallel with sending them (thesis, section 10.2.1), and the log_syncer thread
+        # counts them toward a commit (matchIndex[me]) once its Sync() returns.
+        self.sync_log: Callable[[], None] = getattr(persister, "Sync", lambda: None)
+        # Notified when the leader has entries that its own disk may not hold yet, and by Kill.
+        self.log_sync_cond = threading.Condition(self.mu)
 
         # Volatile state on all servers.
         self.state = FOLLOWER
@@ -405,8 +415,11 @@ class Raft(raftapi.Raft):
             self.log.append(LogEntry(self.currentTerm, command))
             self.persist()
             index = self.last_index()
-            self.matchIndex[self.me] = index
-            self.advance_commit_index()  # only matters for a single-peer cluster
+            if self.log_store:
+                self.log_sync_cond.notify()   # we count ourselves once it is on our disk
+            else:
+                self.matchIndex[self.me] = index
+                self.advance_commit_index()  # only matters for a single-peer cluster
             now = time.monotonic()
             for p, cond in enumerate(self.replicate_cond):
                 if not self.unsent_since[p]:
@@ -451,6 +464,7 @@ class Raft(raftapi.Raft):
             self.dead = True
             self.election_cond.notify_all()
             self.apply_cond.notify_all()
+            self.log_sync_cond.notify_all()
             for cond in self.replicate_cond:
                 cond.notify_all()
         # A send blocked on a service that stopped reading must end too.
@@ -730,6 +744,26 @@ class Raft(raftapi.Raft):
             for cond in self.replicate_cond:
                 cond.notify()  # followers learn the new commitIndex soon, not a heartbeat later
 
+    def log_syncer(self) -> None:
+        """A leader's own disk write (log_store only): matchIndex[me] is what Sync() made durable.
+
+        A leader never truncates its log within its term, so once Sync() returns, everything
+        up to the index read before it is on disk for as long as that term lasts.
+        """
+        while True:
+            with self.mu:
+                while not self.dead and (self.state != LEADER
+                                         or self.matchIndex[self.me] >= self.last_index()):
+                    self.log_sync_cond.wait()
+                if self.dead:
+                    return
+                term, index = self.currentTerm, self.last_index()
+            self.sync_log()
+            with self.mu:
+                if self.state == LEADER and self.currentTerm == term and index > self.matchIndex[self.me]:
+                    self.matchIndex[self.me] = index
+                    self.advance_commit_index()
+
     # ------------------------------------------------------------------ replication (follower)
 
     def AppendEntries(self, args: AppendEntriesArgs, reply: AppendEntriesReply) -> None:
@@ -893,6 +927,8 @@ def Make(peers: list, me: int, persister: Any, applyCh: Chan) -> Raft:
         rf.reset_election_timer()
     rf.spawn("ticker", rf.ticker)
     rf.spawn("applier", rf.applier)
+    if rf.log_store:
+        rf.spawn("log-syncer", rf.log_syncer)
     for p in range(len(peers)):
         if p != me:
             rf.spawn(f"replicator-{p}", rf.replicator, p)

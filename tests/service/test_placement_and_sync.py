@@ -1,0 +1,113 @@
+"""The service's use of Raft and the machine: a leader counts its own entries only once synced,
+and a server's core follows its role.
+
+Usage:
+    python -m pytest tests/service/test_placement_and_sync.py -q
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from kubekv import placement
+from kubekv.cluster import LocalCluster
+from raft1.chan import Chan
+from raft1.raft import Make
+
+
+class GatedLogStore:
+    """A log-keeping persister whose Sync() waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.syncs = 0
+        self.saved_entries = 0
+
+    def SaveLog(self, state, base, first, entries, snapshot) -> None:
+        self.saved_entries += len(entries)
+
+    def ReadLog(self):
+        return b"", 0, []
+
+    def ReadSnapshot(self) -> bytes:
+        return b""
+
+    def RaftStateSize(self) -> int:
+        return 0
+
+    def Sync(self) -> None:
+        self.gate.wait()
+        self.syncs += 1
+
+
+def TestLeaderCommitsItsOwnEntryOnlyOnceSynced() -> None:
+    """A one-server cluster: its own copy is the majority, so nothing commits before Sync()."""
+    persister = GatedLogStore()
+    apply_ch = Chan()
+    rf = Make([None], 0, persister, apply_ch)
+    applied: list = []
+    reader = threading.Thread(target=lambda: applied.extend(m.Command for m in apply_ch), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not rf.GetState()[1]:
+            assert time.monotonic() < deadline, "a lone server did not become leader"
+            time.sleep(0.01)
+        index, _, ok = rf.Start("x")
+        assert ok and index == 1
+        time.sleep(0.3)
+        assert persister.saved_entries == 1, "Start must hand the entry to the persister at once"
+        assert rf.commitIndex == 0 and not applied, "committed before its own disk held the entry"
+        persister.gate.set()
+        deadline = time.monotonic() + 5
+        while applied != ["x"]:
+            assert time.monotonic() < deadline, f"not applied after the sync: {applied}"
+            time.sleep(0.01)
+        assert persister.syncs >= 1
+    finally:
+        persister.gate.set()
+        rf.Kill()
+        reader.join(5)
+
+
+def TestCoreForGivesTheLeaderACoreOfItsOwnWhenServersMustShare() -> None:
+    two = [0, 1]
+    assert placement.core_for(2, 3, leader=True, cores=two) == 0
+    assert {placement.core_for(me, 3, leader=False, cores=two) for me in range(3)} == {1}
+    # Enough cores: each server keeps its own, leader or not.
+    assert [placement.core_for(me, 3, leader=me == 1, cores=[0, 1, 2, 3]) for me in range(3)] == [0, 1, 2]
+    # One core: everyone on it.
+    assert placement.core_for(1, 3, leader=True, cores=[5]) == 5
+    assert placement.follows_role(3, "none") is False
+
+
+def _cores_of(pid: int) -> set[int]:
+    """The cores every thread of pid may run on (their union)."""
+    cores: set[int] = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            cores |= os.sched_getaffinity(int(tid))
+        except OSError:
+            pass   # the thread exited meanwhile
+    return cores
+
+
+def TestLeaderRunsAloneOnItsCore(tmp_path) -> None:
+    cores = placement.allowed_cores()
+    if not 1 < len(cores) < 3:
+        pytest.skip(f"role placement applies with 2 cores for 3 servers; this machine offers {cores}")
+    with LocalCluster(3, str(tmp_path)) as cluster:
+        leader_endpoint = cluster.wait_for_leader()
+        leader = cluster.endpoints.index(leader_endpoint)
+        deadline = time.monotonic() + 10
+        while True:
+            seen = {i: _cores_of(cluster.procs[i].pid) for i in range(3)}
+            want = {i: {cores[0]} if i == leader else {cores[1]} for i in range(3)}
+            if seen == want:
+                break
+            assert time.monotonic() < deadline, f"cores {seen}, wanted {want} (leader {leader})"
+            time.sleep(0.1)
