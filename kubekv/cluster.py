@@ -186,7 +186,7 @@ def add_parsers(sub: Any) -> None:
                         "--peers (default: clients use the peer addresses)")
     s.add_argument("--data-dir", required=True, help="this member's own data directory")
     s.add_argument("--maxraftstate", type=int, default=None,
-                   help="snapshot when the Raft log reaches this many bytes (default 4 MiB)")
+                   help="snapshot when the Raft log reaches this many bytes (default 32 MiB)")
     s.add_argument("--batch-window-ms", type=float, default=None,
                    help="how long the leader holds a new entry for others to join it (default 0)")
     s.add_argument("--pin-core", default="auto",

@@ -317,7 +317,7 @@ class MVCCStore(StateMachine):
         with self._mu:
             keys = []
             for key in self._keys:
-                recs = [[r.main, r.sub] if r.version == 0 else list(r) for r in self._hist[key]]
+                recs = [[r.main, r.sub] if r.version == 0 else r for r in self._hist[key]]  # tuples pack as lists
                 keys.append([key, recs])
             leases = [[lid, ttl] for lid, (ttl, _) in sorted(self._leases.items())]
             done = [[i, r.code.value[0], r.message] if isinstance(r, EtcdError)
