@@ -24,7 +24,8 @@ server/etcdserver/api/v3rpc/key.go, server/lease/lessor.go, server/mvcc/watchabl
 an empty store is at revision 1; each write transaction that changes something adds one
 revision, its changes numbered by sub-revision; a Txn's compares and nested paths are decided on
 the state before its writes; the checks etcd's gRPC layer makes before proposing (empty key,
-duplicate keys in a txn, too many ops) are made here too, since the Body may come from anywhere.
+duplicate keys in a txn, too many ops: check_request, which the server runs before proposing) are
+made here again, since the Body may come from anywhere.
 Lease expiry is not decided here: the leader submits a LeaseRevoke when a lease runs out.
 
 State: per key a list of records (main rev, sub rev, create rev, version, value, lease), version 0
@@ -584,27 +585,23 @@ class MVCCStore(StateMachine):
         return resp
 
     def _op_put(self, p: pb.PutRequest, w: _Write) -> pb.PutResponse:
-        _check_put_request(p)
+        check_request("put", p)
         if p.lease and p.lease not in self._leases:
             raise _err_lease_not_found()
         return self._do_put(p, w)
 
     def _op_delete_range(self, d: pb.DeleteRangeRequest, w: _Write) -> pb.DeleteRangeResponse:
-        if not d.key:
-            raise _err_empty_key()
+        check_request("delete_range", d)
         return self._do_delete(d, w)
 
     def _op_range(self, r: pb.RangeRequest, w: _Write) -> pb.RangeResponse:
-        if not r.key:
-            raise _err_empty_key()
+        check_request("range", r)
         return self._range(r, w.rev)
 
     def _op_txn(self, t: pb.TxnRequest, w: _Write) -> pb.TxnResponse:
         # v3rpc kvServer.Txn's checks, then applierV3backend.Txn's: all before the first write,
         # so a txn either fails whole or applies whole.
-        _check_txn_request(t, MAX_TXN_OPS)
-        _check_intervals(t.success)
-        _check_intervals(t.failure)
+        check_request("txn", t)
         path = self._decide(t)
         self._check_path(t, path, self._check_put_op)
         self._check_path(t, path, self._check_range_op)
@@ -824,6 +821,23 @@ def _compare_one(c: pb.Compare, rec: _Rec) -> bool:
     return True
 
 
+def check_request(kind: str, req: Any) -> None:
+    """Refuse what etcd's gRPC layer refuses before proposing (v3rpc key.go); raises EtcdError.
+
+    The server calls it before a request goes into the log; DoOp makes the same checks again,
+    since a log entry's Body may come from anywhere.
+    """
+    if kind == "put":
+        _check_put_request(req)
+    elif kind in ("range", "delete_range"):
+        if not req.key:
+            raise _err_empty_key()
+    elif kind == "txn":
+        _check_txn_request(req, MAX_TXN_OPS)
+        _check_intervals(req.success)
+        _check_intervals(req.failure)
+
+
 def _check_put_request(p: pb.PutRequest) -> None:
     """v3rpc checkPutRequest: what etcd's gRPC layer refuses before proposing."""
     if not p.key:
@@ -909,4 +923,4 @@ _KINDS: dict[str, tuple[Any, Callable[[MVCCStore, Any, _Write], Any]]] = {
     "lease_revoke": (pb.LeaseRevokeRequest, MVCCStore._op_lease_revoke),
 }
 
-__all__ = ["EtcdOp", "EtcdError", "MVCCStore", "Watcher", "MAX_TXN_OPS", "MIN_LEASE_TTL_S", "MAX_LEASE_TTL_S"]
+__all__ = ["EtcdOp", "EtcdError", "MVCCStore", "Watcher", "check_request", "MAX_TXN_OPS", "MIN_LEASE_TTL_S", "MAX_LEASE_TTL_S"]

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator
 import grpc
 
 import labgob
-from kubekv.etcd.mvcc import EtcdError, EtcdOp, MVCCStore
+from kubekv.etcd.mvcc import EtcdError, EtcdOp, MVCCStore, check_request
 from kubekv.etcd.pb import etcd_rpc_pb2 as pb
 from kubekv.etcd.pb import etcd_rpc_pb2_grpc as pb_grpc
 from kvraft1 import rpc
@@ -248,6 +248,10 @@ class EtcdAPI:
     def call(self, method: str, request: Any, context: grpc.ServicerContext) -> Any:
         """Run request here if this member leads, else on the leader; abort as etcd would."""
         self.ready(context)
+        try:
+            check_request(method, request)   # as etcd: a bad request never reaches the log
+        except EtcdError as exc:
+            context.abort(exc.code, exc.message)
         deadline = time.monotonic() + LEADER_WAIT_S
         body = request.SerializeToString()
         # One ID for every copy this loop may propose (after a timeout, on another leader): the

@@ -453,3 +453,42 @@ def TestWatchersAgreeAcrossLeaderKill(tmp_path: Path) -> None:
             ch.close()
         cluster.stop()
     assert not any(cluster.alive(i) for i in range(3))
+
+
+# -- bad requests -------------------------------------------------------------------------------------
+
+def TestBadRequestsAreRefusedBeforeTheLog(tmp_path: Path) -> None:
+    """etcd refuses an empty key or a txn writing one key twice in its gRPC layer, before
+    proposing: the answer is INVALID_ARGUMENT with etcd's message, and no member's Raft log grows."""
+    with LocalCluster(3, str(tmp_path / "data")) as cluster:
+        cluster.wait_for_leader()
+        channels = [grpc.insecure_channel(ep, options=CHANNEL_OPTIONS) for ep in cluster.endpoints]
+        try:
+            kvs = [pb_grpc.KVStub(ch) for ch in channels]
+            maint = [pb_grpc.MaintenanceStub(ch) for ch in channels]
+            _retrying(kvs, 0, lambda kv: kv.Put(pb.PutRequest(key=b"ok", value=b"1"), timeout=5),
+                      time.monotonic() + 30)
+            _linearizable_range(kvs)
+
+            def raft_indexes() -> list[int]:
+                return [m.Status(pb.StatusRequest(), timeout=5).raftIndex for m in maint]
+
+            before = raft_indexes()
+            put_twice = pb.RequestOp(request_put=pb.PutRequest(key=b"k", value=b"v"))
+            bad = [
+                ("Put", pb.PutRequest(key=b"", value=b"v"), "etcdserver: key is not provided"),
+                ("DeleteRange", pb.DeleteRangeRequest(key=b""), "etcdserver: key is not provided"),
+                ("Txn", pb.TxnRequest(success=[put_twice, put_twice]),
+                 "etcdserver: duplicate key given in txn request"),
+                ("Put", pb.PutRequest(key=b"k", value=b"v", ignore_value=True), "etcdserver: value is provided"),
+            ]
+            for kv in kvs:   # the leader and both followers (which would forward)
+                for method, request, message in bad:
+                    with pytest.raises(grpc.RpcError) as info:
+                        getattr(kv, method)(request, timeout=5)
+                    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, info.value)
+                    assert info.value.details() == message, (method, info.value.details())
+            assert raft_indexes() == before, "a refused request went into the Raft log"
+        finally:
+            for ch in channels:
+                ch.close()
