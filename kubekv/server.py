@@ -32,7 +32,7 @@ import labrpc
 from kubekv.etcd.mvcc import EtcdOp, MVCCStore
 from kubekv.etcd.server import Etcd, EtcdAPI
 from kubekv.placement import RolePlacement
-from kubekv.storage import DurablePersister, StorageError
+from kubekv.storage import DataDirError, DurablePersister, StorageError
 from kubekv.transport import PeerEnd, RpcServer, TransportFaults
 from kvraft1 import rpc
 from kvraft1.server import COMMIT_WAIT_S, KVServer
@@ -45,6 +45,10 @@ log = logging.getLogger("kubekv.server")
 # as etcd's are (a snapshot per 100,000 entries); a 32 MiB log replays in ~0.5 s on restart.
 DEFAULT_MAXRAFTSTATE_BYTES = 32 * 1024 * 1024
 EXIT_STORAGE_FAILED = 3   # the exit status of a server whose disk failed it
+# What a data directory's records hold (its FORMAT file): Raft's LogEntry of rsm Ops of the
+# request classes below, the snapshot layout of ServiceState. Bump it whenever one of those
+# changes, so an old directory is refused by name instead of failing to decode.
+DATA_FORMAT = "kubekv 1"
 # How long a new entry waits for others before the leader sends it (Raft's BATCH_WINDOW_MS is
 # the lab's 5 ms). Here an RPC costs less than that wait, and entries that arrive while an
 # AppendEntries is in flight ride in the next one anyway.
@@ -188,7 +192,8 @@ class KubeKVServer:
         self.rpc.serve(self.address, self.client_address)
         try:
             self.persister = DurablePersister(
-                self.data_dir, identity=f"cluster {self.cluster} ({','.join(self.peers)}) member {self.me}")
+                self.data_dir, identity=f"cluster {self.cluster} ({','.join(self.peers)}) member {self.me}",
+                data_format=DATA_FORMAT)
         except BaseException:
             self.rpc.stop()
             raise
@@ -202,7 +207,16 @@ class KubeKVServer:
         for cls in (Op, rpc.PutArgs, rpc.GetArgs):
             labgob.Register(cls)
         kv = KVServer(self.me)
-        kv.rsm = MakeRSM(self.ends, self.me, self.persister, self.maxraftstate, ServiceState(kv, self.mvcc))
+        try:
+            kv.rsm = MakeRSM(self.ends, self.me, self.persister, self.maxraftstate,
+                             ServiceState(kv, self.mvcc))
+        except (labgob.LabgobError, ValueError) as exc:
+            self.persister.Close()
+            self.rpc.stop()
+            raise DataDirError(
+                f"data directory {self.data_dir} does not decode ({exc}): it is damaged, or a kubekv "
+                f"with other log entry classes wrote it under the same FORMAT ({DATA_FORMAT!r}); fix: "
+                f"move it away and let this member start empty (it catches up from the others)") from exc
         kv.submit_kwargs = {"timeout": COMMIT_WAIT_S}
         self.rsm = kv.rsm
         self.raft = kv.rsm.Raft()

@@ -20,6 +20,8 @@ and a retry could report success for data that is gone.
 Data directory:
     LOCK                 flock'ed for the persister's life; holds the owner's pid
     IDENTITY             e.g. "cluster=abc member=2", written once; a mismatch refuses to start
+    FORMAT               e.g. "kubekv 1": what the records' payloads are, written once (given
+                         data_format); a mismatch refuses to start, naming both formats
     wal-<seq:016x>.log   append-only segments of records; normally one, the last is appended to
     snap-<seq:016x>.snap snapshots, each written tmp -> fsync -> rename -> fsync(dir) before any
                          record that references it; deleted once a newer reference is durable
@@ -229,7 +231,8 @@ class DurablePersister:
     COMPACT_SLACK = 4 << 20
     CHECKPOINT_CHUNK = 1 << 20  # entry bytes per ENTRIES record in a checkpoint segment
 
-    def __init__(self, data_dir: Union[str, os.PathLike], identity: Optional[str] = None) -> None:
+    def __init__(self, data_dir: Union[str, os.PathLike], identity: Optional[str] = None,
+                 data_format: Optional[str] = None) -> None:
         self._dir = os.fsdecode(os.fspath(data_dir))
         self._mu = threading.Lock()
         self._cv = threading.Condition(self._mu)
@@ -264,6 +267,8 @@ class DurablePersister:
         try:
             try:
                 self._open_dir(identity)
+                if data_format is not None:
+                    self._check_format(data_format)
                 self._recover()
             except OSError as e:
                 raise StorageError(f"opening data directory {self._dir} failed: {e}") from e
@@ -687,24 +692,33 @@ class DurablePersister:
         if identity is not None:
             self._check_identity(identity)
 
-    def _check_identity(self, identity: str) -> None:
-        path = os.path.join(self._dir, "IDENTITY")
+    def _stamp(self, name: str, value: str) -> Optional[str]:
+        """The one-line stamp file name holds; if there is none, write value there, return None."""
+        path = os.path.join(self._dir, name)
         try:
             with open(path, "rb") as f:
-                raw = f.read(4096)
+                return f.read(4096).decode("utf-8", "replace").rstrip("\n")
         except FileNotFoundError:
-            tmp = path + ".tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            try:
-                _write_all(fd, identity.encode() + b"\n")
-                self._fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(tmp, path)
+            self._write_new_file(path, [value.encode() + b"\n"], name, self._fsync)
             self._fsync(self._dir_fd)
-            return
-        existing = raw.decode("utf-8", "replace").rstrip("\n")
-        if existing != identity:
+            return None
+
+    def _check_format(self, data_format: str) -> None:
+        """The FORMAT stamp: what wrote this directory's records (directories from before the
+        stamp existed get it on their first open)."""
+        if not isinstance(data_format, str) or not data_format.strip() or "\n" in data_format:
+            raise ValueError(f"DurablePersister: data_format must be a one-line string, got {data_format!r}")
+        existing = self._stamp("FORMAT", data_format)
+        if existing is not None and existing != data_format:
+            raise DataDirError(
+                f"data directory {self._dir} holds data format {existing!r} (its FORMAT file), "
+                f"and this program reads {data_format!r}; fix: run the version that wrote it, or "
+                f"move {self._dir} away and let this member start empty (it catches up from the "
+                f"others)")
+
+    def _check_identity(self, identity: str) -> None:
+        existing = self._stamp("IDENTITY", identity)
+        if existing is not None and existing != identity:
             raise DataDirError(
                 f"data directory {self._dir} belongs to {existing!r} (its IDENTITY file), not to "
                 f"{identity!r}; fix: give this server its own data directory, or, if the old "

@@ -244,6 +244,17 @@ def TestServeRefusesBusyPortMissingPeersOtherMembersDir(tmp_path) -> None:
     r = kubekv("serve", "--id", "1", "--peers", peers, "--data-dir", str(tmp_path / "d"))
     assert r.returncode == 2 and "member 0" in r.stderr and "member 1" in r.stderr, r.stderr
     assert os.path.isdir(tmp_path / "d")
+    # A directory another kubekv version wrote is refused by its FORMAT, naming both.
+    (tmp_path / "d" / "FORMAT").write_text("kubekv 0\n")
+    r = kubekv("serve", "--id", "0", "--peers", peers, "--data-dir", str(tmp_path / "d"))
+    assert r.returncode == 2 and "'kubekv 0'" in r.stderr and "'kubekv 1'" in r.stderr, r.stderr
+    # Log entries that do not decode (another version's classes) are named as such, not a crash.
+    (tmp_path / "d" / "FORMAT").write_text("kubekv 1\n")
+    from kubekv.storage import DurablePersister
+    with DurablePersister(tmp_path / "d") as p:
+        p.SaveLog(b"not labgob", 0, 1, [], b"")
+    r = kubekv("serve", "--id", "0", "--peers", peers, "--data-dir", str(tmp_path / "d"))
+    assert r.returncode == 2 and "does not decode" in r.stderr and "fix" in r.stderr, r.stderr
 
 
 def _command_lines() -> list[str]:

@@ -671,6 +671,29 @@ def TestIdentityMismatchIsRefused(tmp_path):
     DurablePersister(d).Close()  # no identity given: not checked
 
 
+def TestDataFormatIsStampedAndAMismatchRefused(tmp_path):
+    d = tmp_path / "d"
+    p = DurablePersister(d, data_format="kubekv 1")
+    p.Save(b"x", b"")
+    p.Close()
+    assert (d / "FORMAT").read_text() == "kubekv 1\n"
+    with pytest.raises(DataDirError) as ei:
+        DurablePersister(d, data_format="kubekv 2")
+    msg = str(ei.value)
+    assert "'kubekv 1'" in msg and "'kubekv 2'" in msg and "fix" in msg and str(d) in msg
+    p = DurablePersister(d, data_format="kubekv 1")   # the refusal left it unlocked and intact
+    assert p.ReadRaftState() == b"x"
+    p.Close()
+    # A directory written before the stamp existed gets the current one on its first open.
+    old = tmp_path / "old"
+    p = DurablePersister(old)
+    p.Save(b"y", b"")
+    p.Close()
+    p = DurablePersister(old, data_format="kubekv 1")
+    assert p.ReadRaftState() == b"y" and (old / "FORMAT").read_text() == "kubekv 1\n"
+    p.Close()
+
+
 # ---- compaction ----
 
 def TestCompactionKeepsTheWalBounded(tmp_path, monkeypatch, fast_fsync):
