@@ -178,10 +178,13 @@ class Watcher:
     """
 
     def __init__(self, store: "MVCCStore", wid: int, key: bytes, range_end: bytes, prev_kv: bool,
-                 filters: Sequence[int]) -> None:
+                 filters: Sequence[int], wake: Callable[[], None] | None = None) -> None:
         self._store = store
         self._id = wid
+        # Notified when events arrive or the watcher ends; wake (if given) is called then too,
+        # with the store's lock held, so it must only set a flag (threading.Event.set).
         self._cond = threading.Condition(store._mu)
+        self._wake = wake
         self.key = key
         self.range_end = range_end
         self.prev_kv = prev_kv
@@ -203,13 +206,26 @@ class Watcher:
             events, self._events = self._events, []
             return events, self._compact
 
+    def synced_revision(self) -> int | None:
+        """The revision through which get() has handed out every event, or None while events
+        wait in the buffer (or the watcher has ended): what a progress notice may report.
+
+        Events arrive in revision order, so once the buffer is empty every event before the
+        next revision this watcher takes has been handed out (etcd #15220: a progress notice
+        must never overtake events it claims were sent).
+        """
+        with self._cond:
+            if self._events or self._ended:
+                return None
+            return min(self._next - 1, self._store._rev)
+
     def cancel(self) -> None:
         """Stop watching; a pending or later get() returns at once with no events."""
         with self._cond:
             self._store._watchers.pop(self._id, None)
             self._ended = True
             self._events = []
-            self._cond.notify_all()
+            self._signal()
 
     @property
     def ended(self) -> bool:
@@ -239,7 +255,12 @@ class Watcher:
         self._ended = True
         self._events = []
         self._compact = compact
+        self._signal()
+
+    def _signal(self) -> None:
         self._cond.notify_all()
+        if self._wake is not None:
+            self._wake()
 
 
 class MVCCStore(StateMachine):
@@ -407,8 +428,9 @@ class MVCCStore(StateMachine):
             return None if entry is None else (entry[0], sorted(entry[1]))
 
     def watch(self, key: bytes, range_end: bytes, start_revision: int, prev_kv: bool = False,
-              filters: Sequence[int] = ()) -> Watcher:
-        """A Watcher of key (range_end as in Range) from start_revision on.
+              filters: Sequence[int] = (), wake: Callable[[], None] | None = None) -> Watcher:
+        """A Watcher of key (range_end as in Range) from start_revision on; wake() is called
+        (store lock held: set a flag, no more) whenever it has something new for get().
 
         start_revision <= 0: from the next revision; a revision still in history: replays from
         there, then live; below the compact revision: the watcher has already ended, reporting
@@ -416,7 +438,8 @@ class MVCCStore(StateMachine):
         """
         with self._mu:
             self._watcher_ids += 1
-            w = Watcher(self, self._watcher_ids, bytes(key), bytes(range_end), bool(prev_kv), list(filters))
+            w = Watcher(self, self._watcher_ids, bytes(key), bytes(range_end), bool(prev_kv), list(filters),
+                        wake)
             if start_revision <= 0 or start_revision > self._rev:
                 w._next = max(start_revision, self._rev + 1)
             elif start_revision < self._compact:
@@ -761,7 +784,7 @@ class MVCCStore(StateMachine):
             w._next = main + 1
             if events:
                 w._events.extend(events)
-                w._cond.notify_all()
+                w._signal()
 
     def _resync_watchers(self) -> None:
         """After Restore: like etcd's watchableStore.Restore, catch each watcher up from history."""
@@ -775,7 +798,7 @@ class MVCCStore(StateMachine):
             w._next = self._rev + 1
             if events:
                 w._events.extend(events)
-                w._cond.notify_all()
+                w._signal()
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -423,73 +423,94 @@ class _Watch(pb_grpc.WatchServicer):
         self.api = api
 
     def Watch(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        """One watch stream: every response is yielded here, by one thread, in a safe order.
+
+        A thread reads the client's requests into a queue; this loop runs them in order, then
+        hands out each watcher's new events, then the progress notices. A notice reports a
+        revision only once every event up to it has been yielded (etcd #15220): a watcher's
+        periodic notice (progress_notify) its own synced revision, the stream's requested one
+        (progress_request) the lowest over its watchers, and it waits while any has events queued.
+        """
         api = self.api
         api.ready(context)
-        out: queue.SimpleQueue = queue.SimpleQueue()
-        watchers: dict[int, Any] = {}
-        ids = iter(range(1 << 62))
-        done = threading.Event()
-
-        def pump(wid: int, w: Any, progress: bool) -> None:
-            idle_since = time.monotonic()
-            while not done.is_set():
-                events, compact = w.get(WATCH_POLL_S)
-                if compact:
-                    out.put(pb.WatchResponse(header=api.header(), watch_id=wid, canceled=True,
-                                             compact_revision=compact,
-                                             cancel_reason="etcdserver: mvcc: required revision has been compacted"))
-                    return
-                if events:
-                    rev = max(e.kv.mod_revision for e in events)
-                    out.put(pb.WatchResponse(header=api.header(rev), watch_id=wid, events=events))
-                    idle_since = time.monotonic()
-                elif progress and time.monotonic() - idle_since > PROGRESS_NOTIFY_S:
-                    out.put(pb.WatchResponse(header=api.header(), watch_id=wid))
-                    idle_since = time.monotonic()
-                if wid not in watchers:
-                    return
+        requests: queue.SimpleQueue = queue.SimpleQueue()
+        wake = threading.Event()
 
         def reader() -> None:
             try:
                 for req in request_iterator:
-                    kind = req.WhichOneof("request_union")
-                    if kind == "create_request":
-                        c = req.create_request
-                        wid = c.watch_id if c.watch_id else next(ids) + 1
-                        if wid in watchers:
-                            out.put(pb.WatchResponse(header=api.header(), watch_id=wid, canceled=True,
-                                                     cancel_reason="etcdserver: duplicate watch ID"))
-                            continue
-                        w = api.store.watch(c.key, c.range_end, c.start_revision, c.prev_kv, list(c.filters))
-                        watchers[wid] = w
-                        out.put(pb.WatchResponse(header=api.header(), watch_id=wid, created=True))
-                        threading.Thread(target=pump, args=(wid, w, c.progress_notify),
-                                         name=f"watch-{wid}", daemon=True).start()
-                    elif kind == "cancel_request":
-                        wid = req.cancel_request.watch_id
-                        w = watchers.pop(wid, None)
-                        if w is not None:
-                            w.cancel()
-                            out.put(pb.WatchResponse(header=api.header(), watch_id=wid, canceled=True))
-                    elif kind == "progress_request":
-                        out.put(pb.WatchResponse(header=api.header(), watch_id=-1))
+                    requests.put(req)
+                    wake.set()
             except grpc.RpcError:
                 pass
             finally:
-                out.put(None)
+                requests.put(None)
+                wake.set()
 
         threading.Thread(target=reader, name="watch-reader", daemon=True).start()
+        watchers: dict[int, Any] = {}
+        progress_due: dict[int, float] = {}   # progress_notify watchers: when a notice is due
+        progress_asked = False                # a progress_request awaits its answer
+        ids = iter(range(1, 1 << 62))
         try:
             while context.is_active():
-                try:
-                    item = out.get(timeout=WATCH_POLL_S)
-                except queue.Empty:
-                    continue
-                if item is None:
-                    break
-                yield item
+                wake.wait(WATCH_POLL_S)
+                wake.clear()
+                while True:
+                    try:
+                        req = requests.get_nowait()
+                    except queue.Empty:
+                        break
+                    if req is None:
+                        return
+                    kind = req.WhichOneof("request_union")
+                    if kind == "create_request":
+                        c = req.create_request
+                        wid = c.watch_id if c.watch_id else next(ids)
+                        if wid in watchers:
+                            yield pb.WatchResponse(header=api.header(), watch_id=wid, canceled=True,
+                                                   cancel_reason="etcdserver: duplicate watch ID")
+                            continue
+                        watchers[wid] = api.store.watch(c.key, c.range_end, c.start_revision, c.prev_kv,
+                                                        list(c.filters), wake=wake.set)
+                        if c.progress_notify:
+                            progress_due[wid] = time.monotonic() + PROGRESS_NOTIFY_S
+                        yield pb.WatchResponse(header=api.header(), watch_id=wid, created=True)
+                    elif kind == "cancel_request":
+                        wid = req.cancel_request.watch_id
+                        w = watchers.pop(wid, None)
+                        progress_due.pop(wid, None)
+                        if w is not None:
+                            w.cancel()
+                            yield pb.WatchResponse(header=api.header(), watch_id=wid, canceled=True)
+                    elif kind == "progress_request":
+                        progress_asked = True
+                for wid, w in list(watchers.items()):
+                    events, compact = w.get(0)
+                    if compact:
+                        del watchers[wid]
+                        progress_due.pop(wid, None)
+                        yield pb.WatchResponse(
+                            header=api.header(), watch_id=wid, canceled=True, compact_revision=compact,
+                            cancel_reason="etcdserver: mvcc: required revision has been compacted")
+                    elif events:
+                        yield pb.WatchResponse(header=api.header(max(e.kv.mod_revision for e in events)),
+                                               watch_id=wid, events=events)
+                        if wid in progress_due:
+                            progress_due[wid] = time.monotonic() + PROGRESS_NOTIFY_S
+                now = time.monotonic()
+                for wid, due in list(progress_due.items()):
+                    rev = watchers[wid].synced_revision() if due <= now else None
+                    if rev is not None:
+                        yield pb.WatchResponse(header=api.header(rev), watch_id=wid)
+                        progress_due[wid] = now + PROGRESS_NOTIFY_S
+                if progress_asked:
+                    revs = [w.synced_revision() for w in watchers.values()]
+                    if None not in revs:   # else events wait: they go first, the notice next time
+                        yield pb.WatchResponse(header=api.header(min(revs, default=api.store.revision)),
+                                               watch_id=-1)
+                        progress_asked = False
         finally:
-            done.set()
             for w in watchers.values():
                 w.cancel()
             watchers.clear()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -490,5 +491,77 @@ def TestBadRequestsAreRefusedBeforeTheLog(tmp_path: Path) -> None:
                     assert info.value.details() == message, (method, info.value.details())
             assert raft_indexes() == before, "a refused request went into the Raft log"
         finally:
+            for ch in channels:
+                ch.close()
+
+
+# -- progress notices ---------------------------------------------------------------------------------
+
+def TestProgressNoticesNeverOvertakeEvents(tmp_path: Path) -> None:
+    """A progress notice at revision R promises that every event up to R was already sent on
+    the stream (etcd #15220, which Kubernetes' watch cache relies on). Writers on all three
+    members race a stream of progress requests on every member's watch stream."""
+    n_writes = 300
+    with LocalCluster(3, str(tmp_path / "data")) as cluster:
+        cluster.wait_for_leader()
+        channels = [grpc.insecure_channel(ep, options=CHANNEL_OPTIONS) for ep in cluster.endpoints]
+        try:
+            kvs = [pb_grpc.KVStub(ch) for ch in channels]
+            start = _linearizable_range(kvs).header.revision + 1
+            asks: list[queue.SimpleQueue] = []
+            streams = []
+            for ch in channels:
+                q: queue.SimpleQueue = queue.SimpleQueue()
+                q.put(pb.WatchRequest(create_request=pb.WatchCreateRequest(
+                    key=PREFIX, range_end=PREFIX_END, start_revision=start)))
+                asks.append(q)
+                streams.append(pb_grpc.WatchStub(ch).Watch(iter(q.get, None), timeout=120))
+            for s in streams:
+                assert next(s).created
+
+            def write(k: int) -> None:
+                for i in range(k, n_writes, 3):
+                    _retrying(kvs, k, lambda kv: kv.Put(pb.PutRequest(key=PREFIX + b"%04d" % i, value=b"v"),
+                                                        timeout=CALL_TIMEOUT_S), time.monotonic() + 60)
+
+            writers = [threading.Thread(target=write, args=(k,), daemon=True) for k in range(3)]
+            for t in writers:
+                t.start()
+            last_rev = start + n_writes - 1
+            violations: list[str] = []
+            notices = [0] * 3
+
+            def follow(m: int) -> None:
+                seen: set[int] = set()
+                for resp in streams[m]:
+                    if resp.events:
+                        seen.update(e.kv.mod_revision for e in resp.events)
+                    elif resp.watch_id == -1:   # the answer to a progress_request
+                        notices[m] += 1
+                        r = resp.header.revision
+                        missing = [v for v in range(start, r + 1) if v not in seen]
+                        if missing:
+                            violations.append(f"member {m}: notice at {r} before events {missing[:5]}")
+                    if len(seen) == n_writes and notices[m] and resp.watch_id == -1 \
+                            and resp.header.revision >= last_rev:
+                        return
+                    asks[m].put(pb.WatchRequest(progress_request=pb.WatchProgressRequest()))
+
+            followers = [threading.Thread(target=follow, args=(m,), daemon=True) for m in range(3)]
+            for m, t in enumerate(followers):
+                asks[m].put(pb.WatchRequest(progress_request=pb.WatchProgressRequest()))
+                t.start()
+            for t in writers:
+                t.join(90)
+            for m in range(3):
+                asks[m].put(pb.WatchRequest(progress_request=pb.WatchProgressRequest()))
+            for t in followers:
+                t.join(60)
+            assert not any(t.is_alive() for t in writers + followers), "a writer or watcher did not finish"
+            assert not violations, violations[:5]
+            assert min(notices) > 10, f"too few progress notices to judge: {notices}"
+        finally:
+            for q in asks:
+                q.put(None)
             for ch in channels:
                 ch.close()
