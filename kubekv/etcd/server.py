@@ -49,9 +49,10 @@ from kvraft1 import rpc
 
 log = logging.getLogger("kubekv.etcd")
 
-# The version Maintenance.Status reports (etcdctl prints it; Kubernetes reads it to decide on
-# watch features). The wire format follows etcd v3.5.
-ETCD_VERSION = "3.5.0"
+# The version Maintenance.Status reports (etcdctl prints it). The wire format follows etcd v3.5;
+# Kubernetes asks for watch progress (consistent list from its watch cache) only from 3.5.13 on,
+# the release that fixed progress notices overtaking events (etcd #15220), as Watch here does.
+ETCD_VERSION = "3.5.13"
 # How long a write or a read may look for a leader before the client is told to retry.
 LEADER_WAIT_S = 5.0
 # rsm.Submit's own bound: a leader that cannot commit in this time is treated as no leader.

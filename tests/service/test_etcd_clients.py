@@ -146,7 +146,7 @@ def TestAetcdSession(tmp_path: Path) -> None:
     assert [m["client_urls"] for m in members] == [[f"http://{ep}"] for ep in cluster.endpoints]
     assert [m["peer_urls"] for m in members] == [[f"http://{a}"] for a in cluster.peer_addresses]
     statuses = out["status"]
-    assert len(statuses) == 3 and all(s["version"] == "3.5.0" for s in statuses), statuses
+    assert len(statuses) == 3 and all(s["version"] == "3.5.13" for s in statuses), statuses
     leaders = {s["leader_id"] for s in statuses}
     assert len(leaders) == 1 and leaders <= {m["id"] for m in members}, statuses
     assert all(s["raft_term"] >= 1 and s["raft_index"] > 0 for s in statuses), statuses
