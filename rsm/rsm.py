@@ -32,6 +32,7 @@ have passed, and the op, already in the log, may still commit later.
 from __future__ import annotations
 
 import abc
+import heapq
 import itertools
 import random
 import threading
@@ -113,8 +114,11 @@ class RSM:
         # Notified when by_index stops being empty (the monitor sleeps while it is) and when
         # the RSM stops.
         self.pending = threading.Condition(self.mu)
-        # Notified when last_applied advances (wait_applied's callers) and when the RSM stops.
-        self.applied = threading.Condition(self.mu)
+        # wait_applied's callers, a heap of (index, seq, Event): each Event is set once
+        # last_applied reaches its index, or when the RSM stops (one wake per waiter, not one
+        # per applied entry for every waiter).
+        self.apply_waiters: list[tuple[int, int, threading.Event]] = []
+        self.apply_waiter_seq = itertools.count()
         self.waiters: dict[int, _Waiter] = {}      # op Id -> waiter
         self.by_index: dict[int, _Waiter] = {}     # log index -> waiter (once Start answered)
         self.last_applied = 0
@@ -174,8 +178,16 @@ class RSM:
         False on timeout or once the RSM has stopped.
         """
         with self.mu:
-            return self.applied.wait_for(lambda: self.last_applied >= index or self.dead, timeout) \
-                and not self.dead
+            if self.last_applied >= index or self.dead:
+                return not self.dead
+            done = threading.Event()
+            heapq.heappush(self.apply_waiters, (index, next(self.apply_waiter_seq), done))
+        return done.wait(timeout) and not self.dead
+
+    def _wake_applied(self) -> None:
+        """Set the Events of the wait_applied callers that last_applied has reached (mu held)."""
+        while self.apply_waiters and (self.apply_waiters[0][0] <= self.last_applied or self.dead):
+            heapq.heappop(self.apply_waiters)[2].set()
 
     # -- the reader ---------------------------------------------------------------------------
 
@@ -199,7 +211,8 @@ class RSM:
         dlog.DPrintf(dlog.RSM, self.me, "applied index %d: op %d of S%d", msg.CommandIndex, op.Id, op.Me)
         with self.mu:
             self.last_applied = msg.CommandIndex
-            self.applied.notify_all()
+            if self.apply_waiters:
+                self._wake_applied()
             w = self.by_index.pop(msg.CommandIndex, None)
             mine = self.waiters.get(op.Id) if op.Me == self.me else None
             if mine is not None and not mine.done:
@@ -241,7 +254,7 @@ class RSM:
         self.applied_since_snapshot = 0
         with self.mu:
             self.last_applied = msg.SnapshotIndex
-            self.applied.notify_all()
+            self._wake_applied()
             # Whatever our ops at these indices became, their results are folded into the
             # snapshot and lost to us: let the clients retry.
             for index in [i for i in self.by_index if i <= msg.SnapshotIndex]:
@@ -285,7 +298,7 @@ class RSM:
                 self._finish(w, rpc.ErrWrongLeader, None)
         self.by_index.clear()
         self.pending.notify_all()
-        self.applied.notify_all()
+        self._wake_applied()
 
 
 def MakeRSM(servers: list, me: int, persister: Any, maxraftstate: int, sm: StateMachine) -> RSM:
