@@ -282,6 +282,9 @@ class Raft(raftapi.Raft):
         # A commitIndex advance alone waits this long for an entry to ride along
         # (COMMIT_NEWS_DELAY_MS); a service whose followers answer reads may want it sooner.
         self.commit_news_delay_s = COMMIT_NEWS_DELAY_MS / 1000
+        # Election timeouts are ELECTION_TIMEOUT_MIN/MAX_MS times this; a service whose
+        # heartbeats can be held up by load may want them longer (etcd's default is 1 s).
+        self.election_timeout_factor = 1.0
 
     # ------------------------------------------------------------------ log indexing
 
@@ -497,7 +500,7 @@ class Raft(raftapi.Raft):
 
     def reset_election_timer(self) -> None:
         timeout_ms = random.uniform(ELECTION_TIMEOUT_MIN_MS, ELECTION_TIMEOUT_MAX_MS)
-        self.election_deadline = time.monotonic() + timeout_ms / 1000
+        self.election_deadline = time.monotonic() + timeout_ms * self.election_timeout_factor / 1000
 
     def become_candidate(self) -> None:
         self.state = CANDIDATE

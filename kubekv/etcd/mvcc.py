@@ -273,6 +273,8 @@ class MVCCStore(StateMachine):
 
     def __init__(self) -> None:
         self._mu = threading.Lock()
+        # Notified when a request with an Id has been applied (result_of's waiters).
+        self._done_cond = threading.Condition(self._mu)
         self._watchers: dict[int, Watcher] = {}
         self._watcher_ids = 0
         self._reset()
@@ -310,7 +312,16 @@ class MVCCStore(StateMachine):
                 self._done[op_id] = result
                 while len(self._done) > DEDUP_ENTRIES:
                     self._done.popitem(last=False)
+                self._done_cond.notify_all()
         return result
+
+    def result_of(self, op_id: int, timeout: float) -> tuple[bool, Any]:
+        """(True, its result) once the request with this Id has been applied, waiting up to
+        timeout; (False, None) if not by then (or it is too old to be remembered)."""
+        with self._mu:
+            if not self._done_cond.wait_for(lambda: op_id in self._done, timeout):
+                return False, None
+            return True, self._done[op_id]
 
     def _apply(self, op: EtcdOp, msg_class: Any, method: Any) -> Any:
         if not isinstance(op.Body, (bytes, bytearray, memoryview)):

@@ -55,8 +55,13 @@ log = logging.getLogger("kubekv.etcd")
 ETCD_VERSION = "3.5.13"
 # How long a write or a read may look for a leader before the client is told to retry.
 LEADER_WAIT_S = 5.0
-# rsm.Submit's own bound: a leader that cannot commit in this time is treated as no leader.
+# rsm.Submit's own bound: a leader that cannot commit in this time waits for the request's result
+# only while it keeps its term (a leader cut off in a minority keeps it; it is not asked again).
 SUBMIT_TIMEOUT_S = 0.5
+# A leader answers a forwarded request within this, before the forwarding member's call times out.
+FORWARD_WAIT_S = LEADER_WAIT_S - 1.0
+# How often a wait for a request's result looks at the leader's term.
+RESULT_POLL_S = 0.05
 # How often the leader's lease clock looks at its leases (the finest expiry it resolves).
 LEASE_TICK_S = 0.1
 # A watch with progress_notify gets an empty response after this long without events (etcd's
@@ -260,7 +265,7 @@ class EtcdAPI:
         op_id = random.getrandbits(63) or 1
         while True:
             try:
-                return self._stamp(self.run_here(method, body, op_id))
+                return self._stamp(self.run_here(method, body, op_id, deadline))
             except EtcdError as exc:
                 context.abort(exc.code, exc.message)
             except _NotLeader:
@@ -296,34 +301,54 @@ class EtcdAPI:
                 context.abort(_CODES.get(reply.Code, grpc.StatusCode.UNKNOWN), reply.Message)
         return None
 
-    def run_here(self, method: str, body: bytes, op_id: int = 0) -> Any:
-        """Run a request on this member as leader; raises _NotLeader or EtcdError."""
+    def run_here(self, method: str, body: bytes, op_id: int = 0, deadline: float | None = None) -> Any:
+        """Run a request on this member as leader, by deadline; raises _NotLeader or EtcdError."""
         s = self.server
         if not s.raft.GetState()[1]:
             raise _NotLeader()
         if method == "range":
-            return self._linearizable_range(pb.RangeRequest.FromString(body), op_id)
+            return self._linearizable_range(pb.RangeRequest.FromString(body), op_id, deadline)
         if method == "keepalive":
             return self._keepalive(pb.LeaseKeepAliveRequest.FromString(body))
         if method == "timetolive":
             return self._time_to_live(pb.LeaseTimeToLiveRequest.FromString(body))
         if method not in _REQUEST_TYPES:
             raise EtcdError(grpc.StatusCode.INVALID_ARGUMENT, f"unknown request {method!r}")
-        return self._submit(method, body, op_id)
+        return self._submit(method, body, op_id, deadline)
 
-    def _submit(self, kind: str, body: bytes, op_id: int = 0) -> Any:
+    def _submit(self, kind: str, body: bytes, op_id: int = 0, deadline: float | None = None) -> Any:
+        term, _ = self.server.raft.GetState()
         err, result = self.server.rsm.Submit(EtcdOp(Kind=kind, Body=body, Id=op_id), timeout=SUBMIT_TIMEOUT_S)
         if err != rpc.OK:
-            raise _NotLeader()
+            if not op_id:
+                raise _NotLeader()
+            result = self._await_result(op_id, term, deadline or time.monotonic() + FORWARD_WAIT_S)
         if isinstance(result, EtcdError):
             raise result
         return result
 
-    def _linearizable_range(self, req: pb.RangeRequest, op_id: int = 0) -> Any:
+    def _await_result(self, op_id: int, term: int, deadline: float) -> Any:
+        """The result of a request that did not commit within SUBMIT_TIMEOUT_S, once it does.
+
+        While this member still leads the term it proposed the request in, the entry is in its
+        log and may yet commit: wait for it. Giving up instead sent the client's member looking
+        for another leader, found none, and proposed the request again: under overload, more
+        load, and after LEADER_WAIT_S a "no leader" error.
+        """
+        while time.monotonic() < deadline:
+            now_term, leader = self.server.raft.GetState()
+            if not leader or now_term != term:
+                break
+            done, result = self.store.result_of(op_id, RESULT_POLL_S)
+            if done:
+                return result
+        raise _NotLeader()
+
+    def _linearizable_range(self, req: pb.RangeRequest, op_id: int = 0, deadline: float | None = None) -> Any:
         s = self.server
         ri = s.raft.read_index() if self.read_index else None
         if ri is None:   # no commit of this term yet (or told to): through the log
-            return self._submit("range", req.SerializeToString(), op_id)
+            return self._submit("range", req.SerializeToString(), op_id, deadline)
         index, term = ri
         if not self.leader_check.confirm(term):
             raise _NotLeader()
