@@ -860,3 +860,47 @@ def TestARetriedRequestIsAppliedOnceAndAnsweredWithTheFirstResult() -> None:
     restored.Restore(s.Snapshot())
     assert restored.DoOp(txn).succeeded and restored.revision == 3   # still answered, not re-run
     assert s.DoOp(EtcdOp(Kind="txn", Body=create.SerializeToString(), Id=9)).succeeded is False
+
+
+def TestSyncedRevisionWaitsForBufferedEvents():
+    s = MVCCStore()
+    put(s, b"a", b"1")                          # rev 2
+    w = s.watch(b"a", b"", 0)
+    assert w.synced_revision() == 2             # nothing buffered: everything up to now was handed out
+    put(s, b"a", b"2")                          # rev 3, buffered
+    put(s, b"b", b"x")                          # rev 4, not watched
+    assert w.synced_revision() is None          # a notice now would overtake rev 3
+    events, _ = w.get(0)
+    assert [e.kv.mod_revision for e in events] == [3]
+    assert w.synced_revision() == 4
+    future = s.watch(b"a", b"", 10)             # starts at a revision still to come
+    assert future.synced_revision() == 4        # never beyond the store's revision
+    past = s.watch(b"a", b"", 2)                # replays history first
+    assert past.synced_revision() is None
+    w.cancel()
+    assert w.synced_revision() is None
+
+
+def TestWakeIsCalledWhenAWatcherHasNews():
+    s = MVCCStore()
+    woken = threading.Event()
+    w = s.watch(b"k", b"", 0, wake=woken.set)
+    put(s, b"other", b"x")
+    assert not woken.is_set()
+    put(s, b"k", b"v")
+    assert woken.is_set()
+    woken.clear()
+    w.cancel()
+    assert woken.is_set()
+
+
+def TestResultOfWaitsForTheRequestWithThatId():
+    s = MVCCStore()
+    assert s.result_of(7, 0.01) == (False, None)
+    got = []
+    t = threading.Thread(target=lambda: got.append(s.result_of(7, 5)))
+    t.start()
+    s.DoOp(EtcdOp(Kind="put", Body=pb.PutRequest(key=b"k", value=b"v").SerializeToString(), Id=7))
+    t.join(5)
+    done, resp = got[0]
+    assert done and resp.header.revision == 2

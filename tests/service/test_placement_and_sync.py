@@ -111,3 +111,53 @@ def TestLeaderRunsAloneOnItsCore(tmp_path) -> None:
                 break
             assert time.monotonic() < deadline, f"cores {seen}, wanted {want} (leader {leader})"
             time.sleep(0.1)
+
+
+def TestWaitAppliedWakesEachWaiterWhenItsIndexIsApplied() -> None:
+    """rsm.wait_applied (the service's read path): many waiters, each returns once its index is
+    applied; a wait for an index never reached times out; a stopped RSM releases its waiters."""
+    from kvraft1 import rpc
+    from rsm.rsm import MakeRSM, StateMachine
+
+    class Counter(StateMachine):
+        def __init__(self) -> None:
+            self.n = 0
+
+        def DoOp(self, req):
+            self.n += 1
+            return self.n
+
+        def Snapshot(self) -> bytes:
+            return b""
+
+        def Restore(self, data: bytes) -> None:
+            pass
+
+    persister = GatedLogStore()
+    persister.gate.set()
+    rsm = MakeRSM([None], 0, persister, -1, Counter())
+    try:
+        deadline = time.monotonic() + 5
+        while not rsm.Raft().GetState()[1]:
+            assert time.monotonic() < deadline, "a lone server did not become leader"
+            time.sleep(0.01)
+        results: dict[int, bool] = {}
+        waiters = [threading.Thread(target=lambda i=i: results.__setitem__(i, rsm.wait_applied(i, 10)))
+                   for i in range(1, 41)]
+        for t in waiters:
+            t.start()
+        for _ in range(40):
+            assert rsm.Submit("op", timeout=5)[0] == rpc.OK
+        for t in waiters:
+            t.join(10)
+        assert results == {i: True for i in range(1, 41)}
+        assert rsm.wait_applied(40, 0) is True
+        assert rsm.wait_applied(1000, 0.05) is False
+        late = []
+        t = threading.Thread(target=lambda: late.append(rsm.wait_applied(2000, 10)))
+        t.start()
+        time.sleep(0.1)
+    finally:
+        rsm.Raft().Kill()
+    t.join(5)
+    assert late == [False], "a stopped RSM must release its waiters"
