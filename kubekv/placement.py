@@ -19,7 +19,7 @@ import os
 import threading
 from typing import Callable
 
-from labrpc.affinity import CORES_BEFORE_PIN_ENV, allowed_cores
+from labrpc.affinity import CORES_BEFORE_PIN_ENV, allowed_cores, pin_all_threads
 
 # How often a server looks at its role; a new leader is on its own core within this.
 ROLE_CHECK_INTERVAL_S = 0.2
@@ -55,19 +55,6 @@ def core_for(me: int, n: int, leader: bool, cores: list[int]) -> int:
         return cores[0]
     others = cores[1:]
     return others[me % len(others)]
-
-
-def pin_all_threads(core: int) -> None:
-    """Move every thread of this process (and so the threads they start later) to core."""
-    try:
-        tids = [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:
-        tids = [0]
-    for tid in tids:
-        try:
-            os.sched_setaffinity(tid, {core})
-        except OSError:
-            pass   # a thread that exited meanwhile, or pinning is not allowed here
 
 
 class RolePlacement:

@@ -70,8 +70,16 @@ def pin_to_one_core() -> int | None:
     if core is None:
         return None
     os.environ[CORES_BEFORE_PIN_ENV] = ",".join(map(str, allowed_cores()))
-    # sched_setaffinity(0) pins only the calling thread; pin every existing thread
-    # (pytest-xdist has I/O threads) and new threads inherit the mask.
+    pin_all_threads(core)
+    return core
+
+
+def pin_all_threads(core: int) -> None:
+    """Move every thread of this process, and so the threads they start later, to core.
+
+    sched_setaffinity(0) pins only the calling thread; a process may already have others
+    (pytest-xdist's I/O threads, gRPC's), and new threads inherit their creator's mask.
+    """
     try:
         tids = [int(t) for t in os.listdir("/proc/self/task")]
     except OSError:
@@ -80,5 +88,4 @@ def pin_to_one_core() -> int | None:
         try:
             os.sched_setaffinity(tid, {core})
         except OSError:
-            pass  # a thread that exited meanwhile
-    return core
+            pass  # a thread that exited meanwhile, or pinning is not allowed here

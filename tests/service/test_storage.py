@@ -655,40 +655,32 @@ def TestSecondPersisterOnALockedDirIsRefused(tmp_path):
     p.Close()
 
 
-def TestIdentityMismatchIsRefused(tmp_path):
+@pytest.mark.parametrize("stamp, option, mine, other", [
+    ("IDENTITY", "identity", "cluster=abc member=1", "cluster=abc member=2"),
+    ("FORMAT", "data_format", "kubekv 1", "kubekv 2"),
+])
+def TestStampMismatchIsRefused(tmp_path, stamp, option, mine, other):
     d = tmp_path / "d"
-    p = DurablePersister(d, identity="cluster=abc member=1")
+    p = DurablePersister(d, **{option: mine})
     p.Save(b"x", b"")
     p.Close()
-    assert (d / "IDENTITY").read_text() == "cluster=abc member=1\n"
+    assert (d / stamp).read_text() == mine + "\n"
     with pytest.raises(DataDirError) as ei:
-        DurablePersister(d, identity="cluster=abc member=2")
+        DurablePersister(d, **{option: other})
     msg = str(ei.value)
-    assert "'cluster=abc member=1'" in msg and "'cluster=abc member=2'" in msg and "fix" in msg
-    p = DurablePersister(d, identity="cluster=abc member=1")  # the refusal left it unlocked
+    assert repr(mine) in msg and repr(other) in msg and "fix" in msg and str(d) in msg
+    p = DurablePersister(d, **{option: mine})  # the refusal left it unlocked and intact
     assert p.ReadRaftState() == b"x"
     p.Close()
-    DurablePersister(d).Close()  # no identity given: not checked
+    DurablePersister(d).Close()  # not given: not checked
 
 
-def TestDataFormatIsStampedAndAMismatchRefused(tmp_path):
-    d = tmp_path / "d"
-    p = DurablePersister(d, data_format="kubekv 1")
-    p.Save(b"x", b"")
-    p.Close()
-    assert (d / "FORMAT").read_text() == "kubekv 1\n"
-    with pytest.raises(DataDirError) as ei:
-        DurablePersister(d, data_format="kubekv 2")
-    msg = str(ei.value)
-    assert "'kubekv 1'" in msg and "'kubekv 2'" in msg and "fix" in msg and str(d) in msg
-    p = DurablePersister(d, data_format="kubekv 1")   # the refusal left it unlocked and intact
-    assert p.ReadRaftState() == b"x"
-    p.Close()
-    # A directory written before the stamp existed gets the current one on its first open.
+def TestDataFormatIsStampedOnADirectoryFromBeforeTheStamp(tmp_path):
     old = tmp_path / "old"
     p = DurablePersister(old)
     p.Save(b"y", b"")
     p.Close()
+    assert not (old / "FORMAT").exists()
     p = DurablePersister(old, data_format="kubekv 1")
     assert p.ReadRaftState() == b"y" and (old / "FORMAT").read_text() == "kubekv 1\n"
     p.Close()
