@@ -211,8 +211,7 @@ class RSM:
         dlog.DPrintf(dlog.RSM, self.me, "applied index %d: op %d of S%d", msg.CommandIndex, op.Id, op.Me)
         with self.mu:
             self.last_applied = msg.CommandIndex
-            if self.apply_waiters:
-                self._wake_applied()
+            self._wake_applied()
             w = self.by_index.pop(msg.CommandIndex, None)
             mine = self.waiters.get(op.Id) if op.Me == self.me else None
             if mine is not None and not mine.done:
