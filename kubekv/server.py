@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import threading
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -61,6 +62,8 @@ COMMIT_NEWS_DELAY_MS = 0.0
 # Under 200 clients heartbeats and their handling wait behind client threads for the GIL, and the
 # lab's timeouts made followers start ~20 elections a minute.
 ELECTION_TIMEOUT_FACTOR = 4.0
+# Reused threads for a leader's RPCs, per peer (see KubeKVServer.raft_rpcs).
+RAFT_RPC_THREADS_PER_PEER = 16
 
 
 @dataclass
@@ -178,6 +181,10 @@ class KubeKVServer:
         self.rpc = RpcServer(me, faults=self.faults)
         self.persister: DurablePersister | None = None
         self.ends: list[PeerEnd] = []
+        # Threads for the leader's RPCs, reused. A call to a dead peer holds one for up to
+        # CALL_TIMEOUT_S and heartbeats go every 100 ms: ~10 per unreachable peer.
+        self.raft_rpcs = futures.ThreadPoolExecutor(max_workers=RAFT_RPC_THREADS_PER_PEER * len(peers),
+                                                    thread_name_prefix=f"raft{me}-rpc")
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self.kv = self.raft = self.rsm = None
@@ -228,6 +235,7 @@ class KubeKVServer:
         self.raft.commit_news_delay_s = COMMIT_NEWS_DELAY_MS / 1000
         self.raft.sync_log = self.sync
         self.raft.election_timeout_factor = ELECTION_TIMEOUT_FACTOR
+        self.raft.rpc_executor = self.raft_rpcs
         self.kv = kv
         self.rpc.AddService(labrpc.MakeService(self.raft))
         self.rpc.AddService(labrpc.MakeService(Etcd(self.etcd)))
@@ -268,6 +276,7 @@ class KubeKVServer:
             if self.raft is not None:
                 self.raft.Kill()
                 self.kv.Kill()
+            self.raft_rpcs.shutdown(wait=False, cancel_futures=True)
             for end in self.ends:
                 end.Close()
             if self.persister is not None:
