@@ -161,3 +161,28 @@ def TestWaitAppliedWakesEachWaiterWhenItsIndexIsApplied() -> None:
         rsm.Raft().Kill()
     t.join(5)
     assert late == [False], "a stopped RSM must release its waiters"
+
+
+def TestLongLivedObjectsAreFrozenWithAFullCollectionNowAndThen() -> None:
+    import gc
+
+    from kubekv.server import LongLivedObjects
+
+    keep = [[i] for i in range(1000)]       # tracked objects that outlive the collections below
+    cb = LongLivedObjects(interval_s=600)
+    try:
+        cb("start", {"generation": 1})
+        assert gc.get_freeze_count() == 0
+        cb("stop", {"generation": 0})        # a young collection leaves things as they are
+        assert gc.get_freeze_count() == 0
+        cb("stop", {"generation": 1})
+        assert gc.get_freeze_count() >= len(keep)
+        cb.last_full -= 601                  # a full collection is due: everything is visible again
+        cb("stop", {"generation": 1})
+        assert gc.get_freeze_count() == 0 and cb.sweeping
+        cb("stop", {"generation": 1})        # ... until generation 2 has been collected
+        assert gc.get_freeze_count() == 0
+        cb("stop", {"generation": 2})
+        assert not cb.sweeping and gc.get_freeze_count() >= len(keep)
+    finally:
+        gc.unfreeze()
