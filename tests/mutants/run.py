@@ -45,6 +45,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from kubekv.gotimes import PARTS
 from tests.mutants import REPO
 from tests.mutants.plugin import MUTANT_ENV, MUTANTS, load, mutated_path
 
@@ -53,7 +54,7 @@ PART_TESTS = {
     "3D": ["raft1/test_raft.py"], "4A": ["rsm/test_rsm.py"], "4B": ["kvraft1/test_kvraft.py"],
     "4C": ["rsm/test_rsm.py", "kvraft1/test_kvraft.py"],
 }
-PARTS = tuple(PART_TESTS)
+assert tuple(PART_TESTS) == PARTS, "PART_TESTS must name kubekv.gotimes.PARTS, in order"
 # The lab test files that run each mutable module (rsm runs Raft, kvraft runs rsm).
 SUITE_TESTS = {
     "raft1/raft.py": ["raft1/test_raft.py", "rsm/test_rsm.py", "kvraft1/test_kvraft.py"],
