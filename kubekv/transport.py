@@ -154,7 +154,14 @@ class _Connection:
                 self._in_flight -= 1
                 return
         request = msgpack.packb([caller, [q.item for q in batch]])
-        future = self.batch.future(request, timeout=max(q.timeout_s for q in batch))
+        try:
+            future = self.batch.future(request, timeout=max(q.timeout_s for q in batch))
+        except (ValueError, RuntimeError):      # the channel was closed meanwhile
+            for q in batch:
+                q.done.release()                # result None: the call failed
+            with self._mu:
+                self._in_flight -= 1
+            return
         future.add_done_callback(lambda f: self._batch_done(caller, batch, f))
 
     def _batch_done(self, caller: int, batch: list[_Queued], future: grpc.Future) -> None:

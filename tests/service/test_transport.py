@@ -157,3 +157,21 @@ def TestMalformedBatchesAndPeerServicesAreRefused(served) -> None:
     assert results[1][0] is True and labgob.loads(results[1][1]) == EchoReply(X=4)
     assert results[2][0] is False and "malformed request" in results[2][1]
     channel.close()
+
+
+def TestQueuedCallsFailAtOnceWhenTheConnectionCloses(served) -> None:
+    address, _, gate = served
+    ends = [PeerEnd(address, timeout_s=30) for _ in range(transport.BATCHES_IN_FLIGHT + 3)]
+    results: list[int | None] = []
+    threads = [threading.Thread(target=lambda e=e: results.append(_call(e, "Gate.Hold", 1))) for e in ends]
+    for t in threads:
+        t.start()
+    for _ in range(transport.BATCHES_IN_FLIGHT):
+        assert gate.held.acquire(timeout=10)
+    start = time.monotonic()
+    for end in ends:                    # the last Close closes the shared channel
+        end.Close()
+    for t in threads:
+        t.join(10)
+    assert results == [None] * len(ends)
+    assert time.monotonic() - start < 10    # not their 30 s timeouts
