@@ -140,11 +140,16 @@ class _Connection:
                 return None            # its batch may still answer: nobody reads it then
             return queued.result
         try:
+            return self.send_alone(caller, item, timeout_s)
+        finally:
+            self._next_batch(caller)
+
+    def send_alone(self, caller: int, item: list, timeout_s: float) -> list | None:
+        """send() as one Call of its own, whatever is queued or in flight."""
+        try:
             return msgpack.unpackb(self.call(msgpack.packb([caller, *item]), timeout=timeout_s))
         except grpc.RpcError:
             return None                # unreachable, timed out, or the server went away mid-call
-        finally:
-            self._next_batch(caller)
 
     def _next_batch(self, caller: int) -> None:
         """A slot freed: send what queued meanwhile as one Batch, or give the slot back."""
@@ -234,17 +239,11 @@ class PeerEnd:
             if self.before_send is not None and svcMeth not in self.unsynced_methods:
                 self.before_send()
             timeout_s = timeout_s or self.timeout_s
-            if svcMeth.startswith(_DIRECT_PREFIX):
-                # Raft's own calls never wait behind clients' (a heartbeat must not be late).
-                try:
-                    result = msgpack.unpackb(self._conn.call(msgpack.packb([self.me, *item]),
-                                                             timeout=timeout_s))
-                except grpc.RpcError:
-                    return False
-            else:
-                result = self._conn.send(self.me, item, timeout_s)
-                if result is None:
-                    return False
+            # Raft's own calls never wait behind clients' (a heartbeat must not be late).
+            send = self._conn.send_alone if svcMeth.startswith(_DIRECT_PREFIX) else self._conn.send
+            result = send(self.me, item, timeout_s)
+            if result is None:
+                return False
             ok, payload = result
             if not ok:
                 log.debug("%s refused %s: %s", self.address, svcMeth, payload)
