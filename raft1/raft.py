@@ -50,7 +50,7 @@ Threads (all stop after Kill(); names start with "raft<me>-"):
   applier ....... sends committed entries and snapshots on applyCh; waits on apply_cond.
   log-syncer .... only with a log-keeping persister: syncs a leader's new entries to its
                   disk while they are sent, then counts them; waits on log_sync_cond.
-  rpc threads ... one short-lived thread per RPC in flight (go(); a service may give
+  rpc threads ... one short-lived thread per RPC in flight (start_rpc(); a service may give
                   rpc_executor, whose threads are reused).  A Call to an unreachable peer
                   can take seconds to fail (labrpc's long delays), so no RPC is ever made by a
                   thread that has something else to do, and never while holding the lock.
@@ -547,7 +547,7 @@ class Raft(raftapi.Raft):
                 args = self.start_election()
             for p in range(len(self.peers)):
                 if p != self.me:
-                    self.go(f"vote-{p}", self.request_vote_from, p, args)
+                    self.start_rpc(f"vote-{p}", self.request_vote_from, p, args)
 
     def start_election(self) -> RequestVoteArgs:
         """Become a candidate in a new term; returns the RequestVote to send to every peer."""
@@ -616,7 +616,7 @@ class Raft(raftapi.Raft):
             if job is None:
                 return
             name, target, args, seq = job
-            if not self.go(name, target, peer, args, seq):
+            if not self.start_rpc(name, target, peer, args, seq):
                 return
 
     def wait_for_replication_job(self, peer: int) -> tuple[str, Callable, Any, int] | None:
@@ -920,7 +920,7 @@ class Raft(raftapi.Raft):
     def spawn(self, name: str, target: Callable, *args: Any) -> None:
         threading.Thread(target=target, args=args, name=f"raft{self.me}-{name}", daemon=True).start()
 
-    def go(self, name: str, target: Callable, *args: Any) -> bool:
+    def start_rpc(self, name: str, target: Callable, *args: Any) -> bool:
         """Run one RPC in the background: a thread of its own, or the service's rpc_executor.
         False once that executor is shut down (the service is stopping)."""
         if self.rpc_executor is None:
