@@ -69,15 +69,20 @@ def _stderr_fd() -> int:
         return 2
 
 
+# If no Python thread runs for this long after the limit (one holds the GIL for good), faulthandler's
+# C timer prints the stacks instead. It reads other threads' frames without the GIL, which crashes
+# the process if a thread is exiting meanwhile, so it is the last resort, not the way.
+GIL_STUCK_GRACE_S = 10.0
+
+
 class _Watchdog:
     """One idle thread per Config, waiting on an Event until the time limit or Cleanup."""
 
     def __init__(self, t: T, limit_s: float) -> None:
         self._t = t
         self._limit_s = limit_s
-        # The dump comes from faulthandler's own C thread, so even a thread that never lets go
-        # of the GIL shows where it is.
-        faulthandler.dump_traceback_later(limit_s, exit=False, file=_stderr_fd())
+        self._fd = _stderr_fd()
+        faulthandler.dump_traceback_later(limit_s + GIL_STUCK_GRACE_S, exit=False, file=self._fd)
         # Set by stop() (Config.Cleanup): the watchdog thread then exits.
         self._stopped = threading.Event()
         self.fired = False
@@ -87,14 +92,17 @@ class _Watchdog:
     def _run(self) -> None:
         if self._stopped.wait(self._limit_s):
             return
+        faulthandler.cancel_dump_traceback_later()
         self.fired = True
         print(f"test {self._t.Name()} still running {self._limit_s:g} seconds after MakeConfig "
-              f"(tester watchdog, {WATCHDOG_ENV}); faulthandler prints the stacks of all threads",
+              f"(tester watchdog, {WATCHDOG_ENV}); the stacks of all threads follow",
               file=sys.stderr, flush=True)
+        # With the GIL held, as here, no other thread can free a frame while it is printed.
+        faulthandler.dump_traceback(file=self._fd, all_threads=True)
         frame = sys._current_frames().get(self._t._test_thread)
         here = "".join(traceback.format_stack(frame)) if frame is not None else "(test thread gone)\n"
         self._t.record(f"test took longer than {self._limit_s:g} seconds (tester watchdog: "
-                       f"faulthandler printed the stacks of all threads to stderr; the test thread was "
+                       f"the stacks of all threads are printed on stderr; the test thread was "
                        f"at the stack below)",
                        stack=here)
 

@@ -7,6 +7,9 @@ Clnt connectivity, the persister, annotations and the VIS_* view, kvtest and the
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 import time
@@ -221,6 +224,9 @@ def TestExceptionInTestMarksFailedAndNoPassedLine(capsys):
 
 # ---- the watchdog ---------------------------------------------------------------------------
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(tester.__file__)))
+
+
 def _watchdog_threads() -> list[threading.Thread]:
     return [th for th in threading.enumerate() if th.name == "tester-watchdog"]
 
@@ -243,6 +249,58 @@ def TestWatchdogFailsHungTest(monkeypatch, capfd):
     assert "(most recent call first)" in err  # faulthandler's dump of every thread
     assert "TestWatchdogFailsHungTest" in str(ei.value)  # where the test thread was stuck
     assert _watchdog_threads() == []
+
+
+_CHURN_WHILE_THE_WATCHDOG_FIRES = """
+import os, threading
+import tester
+from tester.config import _Watchdog
+
+stop = False
+
+def short_lived():
+    def dive(n):
+        s = {n, n + 1}  # frames with objects to free as the thread exits
+        return dive(n - 1) if n else s
+    dive(20)
+
+def churn():
+    while not stop:
+        th = threading.Thread(target=short_lived)
+        th.start()
+        th.join()
+
+churners = [threading.Thread(target=churn) for _ in range(2)]
+for th in churners:
+    th.start()
+fired = 0
+for _ in range(300):
+    t = tester.T()
+    wd = _Watchdog(t, 0.003)
+    try:
+        threading.Event().wait(5)  # the watchdog interrupts this
+    except tester.TestFailed:
+        fired += 1
+    finally:
+        wd.stop()
+        t.finish()
+stop = True
+for th in churners:
+    th.join()
+print("fired", fired)
+"""
+
+
+def TestWatchdogDumpSurvivesThreadsExiting(tmp_path):
+    # faulthandler's C timer reads frames without the GIL and crashed the process (SIGSEGV) about
+    # once in 100 dumps like these; the watchdog dumps from Python, holding the GIL.
+    script = tmp_path / "churn.py"
+    script.write_text(_CHURN_WHILE_THE_WATCHDOG_FIRES)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                         cwd=str(tmp_path), env={**os.environ, "PYTHONPATH": REPO_ROOT})
+    assert out.returncode == 0, f"exit {out.returncode}: {out.stderr[-2000:]}"
+    assert out.stdout.split() == ["fired", "300"]
+    assert out.stderr.count("(most recent call first)") >= 300
 
 
 def TestWatchdogQuietAndStopped():
