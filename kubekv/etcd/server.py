@@ -318,7 +318,7 @@ class EtcdAPI:
 
     def _submit(self, kind: str, body: bytes, op_id: int = 0, deadline: float | None = None) -> Any:
         term, _ = self.server.raft.GetState()
-        err, result = self.server.rsm.Submit(EtcdOp(Kind=kind, Body=body, Id=op_id), timeout=SUBMIT_TIMEOUT_S)
+        err, result = self.server.groups.Submit(EtcdOp(Kind=kind, Body=body, Id=op_id), timeout=SUBMIT_TIMEOUT_S)
         if err != rpc.OK:
             if not op_id:
                 raise _NotLeader()

@@ -20,6 +20,7 @@ import pytest
 import porcupine
 from kubekv.client import Client, ClusterUnavailable
 from kubekv.cluster import LocalCluster, free_ports
+from kubekv.server import DATA_FORMAT
 from kvraft1 import rpc
 from tester.models import KvInput, KvModel, KvOutput
 
@@ -247,9 +248,9 @@ def TestServeRefusesBusyPortMissingPeersOtherMembersDir(tmp_path) -> None:
     # A directory another kubekv version wrote is refused by its FORMAT, naming both.
     (tmp_path / "d" / "FORMAT").write_text("kubekv 0\n")
     r = kubekv("serve", "--id", "0", "--peers", peers, "--data-dir", str(tmp_path / "d"))
-    assert r.returncode == 2 and "'kubekv 0'" in r.stderr and "'kubekv 1'" in r.stderr, r.stderr
+    assert r.returncode == 2 and "'kubekv 0'" in r.stderr and f"'{DATA_FORMAT}'" in r.stderr, r.stderr
     # Log entries that do not decode (another version's classes) are named as such, not a crash.
-    (tmp_path / "d" / "FORMAT").write_text("kubekv 1\n")
+    (tmp_path / "d" / "FORMAT").write_text(DATA_FORMAT + "\n")
     from kubekv.storage import DurablePersister
     with DurablePersister(tmp_path / "d") as p:
         p.SaveLog(b"not labgob", 0, 1, [], b"")
