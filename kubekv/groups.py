@@ -74,7 +74,7 @@ class SubmitGroups:
         return self.rsm.Raft()
 
     def Submit(self, req: Any, timeout: float | None = None) -> tuple[rpc.Err, Any]:
-        """As rsm.Submit(req, timeout); timeout also bounds the wait for a slot."""
+        """As rsm.Submit(req, timeout), after a wait for a slot (as long as the Submits ahead)."""
         with self._mu:
             if self._in_flight < self.in_flight_max:
                 self._in_flight += 1
@@ -102,13 +102,9 @@ class SubmitGroups:
 
     def _run(self, group: _Group, timeout: float | None) -> None:
         """The submitter: wait for a slot, submit the group, hand out its results."""
-        if not group.go.wait(timeout):
-            with self._mu:
-                if group in self._queue:      # never submitted: all of it fails, cleanly
-                    self._queue.remove(group)
-                    group.done.set()
-                    return
-            group.go.wait()                   # a slot came just now
+        # No timeout here: the Submits ahead are bounded by theirs, and a request that timed
+        # out unproposed would look to its caller like one that may still commit.
+        group.go.wait()
         try:
             answers = self._submit(group.reqs, timeout)
             group.err = answers[0][0]
