@@ -11,7 +11,8 @@ Each client is a thread with its own Client (the lab's Clerk over gRPC), issuing
 own keys (each Put is acknowledged only once committed, so on the disks of a majority) and
 then Gets (each through the Raft log). Prints, per client count and operation: operations per
 second, latency p50/p99 in ms, and the fsyncs per second summed over the servers (from
-Control.Status), so group commit shows as fsyncs well below operations.
+Control.Status), so group commit shows as fsyncs well below operations, and the requests per log
+entry (kubekv.groups: concurrent requests share an entry).
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ def add_parser(sub: Any) -> None:
                    help="instead: the cost of persisting one new entry with a short and a long log")
 
 
-def _fsyncs(c: Client) -> int:
-    total = 0
+def _counters(c: Client) -> tuple[int, int, int]:
+    """(fsyncs, requests proposed, log entries they took), summed over the servers."""
+    fsyncs = requests = entries = 0
     for e in c.endpoints:
         st = c.status(e)
-        total += st.Fsyncs if st is not None else 0
-    return total
+        if st is not None:
+            fsyncs, requests, entries = fsyncs + st.Fsyncs, requests + st.Requests, entries + st.Entries
+    return fsyncs, requests, entries
 
 
 def closed_loop(clients: int, seconds: float,
@@ -104,12 +107,13 @@ def measure(endpoints: list[str], clients: int, seconds: float,
         return lat
 
     with Client(endpoints) as probe:
-        f0 = _fsyncs(probe)
+        f0, r0, e0 = _counters(probe)
         latencies, elapsed = closed_loop(clients, seconds, client)
-        f1 = _fsyncs(probe)
+        f1, r1, e1 = _counters(probe)
     if errors:
         raise errors[0]
-    return dict(latency_stats(latencies, elapsed), fsyncs=(f1 - f0) / elapsed)
+    return dict(latency_stats(latencies, elapsed), fsyncs=(f1 - f0) / elapsed,
+                per_entry=(r1 - r0) / max(1, e1 - e0))
 
 
 def put_op(value: str) -> Callable[[Client, int, int], None]:
@@ -142,7 +146,8 @@ def run_bench(endpoints: list[str], client_counts: list[int], seconds: float) ->
             r.update(op=name, clients=n)
             rows.append(r)
             print(f"{name:>4} clients={n:<3} {r['ops']:8.0f} ops/s  p50 {r['p50_ms']:6.2f} ms  "
-                  f"p99 {r['p99_ms']:6.2f} ms  fsyncs/s {r['fsyncs']:7.0f}  ({r['n']} ops)", flush=True)
+                  f"p99 {r['p99_ms']:6.2f} ms  fsyncs/s {r['fsyncs']:7.0f}  "
+                  f"requests/entry {r['per_entry']:5.1f}  ({r['n']} ops)", flush=True)
     return rows
 
 

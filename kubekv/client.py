@@ -189,5 +189,6 @@ def _status(client: Client) -> int:
         else:
             role = "leader" if st.IsLeader else "follower"
             print(f"{addr}  server {st.Me}  term {st.Term}  {role}  raft state {st.RaftStateBytes} B  "
-                  f"snapshot {st.SnapshotBytes} B  fsyncs {st.Fsyncs}")
+                  f"snapshot {st.SnapshotBytes} B  fsyncs {st.Fsyncs}  "
+                  f"requests {st.Requests} in {st.Entries} entries")
     return 0 if down * 2 < len(client.endpoints) else 3

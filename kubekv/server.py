@@ -87,6 +87,9 @@ class StatusReply:
     SnapshotBytes: int = 0
     Fsyncs: int = 0
     Cluster: str = ""
+    # Requests this server submitted to its rsm, and the submissions (log entries) they took.
+    Requests: int = 0
+    Entries: int = 0
 
 
 @dataclass
@@ -157,6 +160,9 @@ class Control:
         reply.SnapshotBytes = s.persister.SnapshotSize()
         reply.Fsyncs = s.persister.stats()["fsyncs"]
         reply.Cluster = s.cluster
+        if s.groups is not None:
+            grouped = s.groups.stats()
+            reply.Requests, reply.Entries = grouped["requests"], grouped["entries"]
 
     def Block(self, args: BlockArgs, reply: BlockReply) -> None:
         if self._server.faults is None:
