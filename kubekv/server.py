@@ -6,10 +6,11 @@ Usage:
     srv = KubeKVServer(me=0, peers=[...], data_dir="d0")   # recovers from d0, binds its port
     srv.start(); srv.wait()                                # until stop() (SIGTERM, Ctrl-C)
 
-A request walks: client -> gRPC -> KVServer.Put/Get -> rsm.Submit -> Raft.Start -> peers over
-kubekv.transport -> commit -> applyCh -> rsm -> KVServer.DoOp -> reply. Every piece below the
-transport is the lab's own code (kvraft1.server.StartKVServer), given two seams: PeerEnds
-for its peers and a DurablePersister for its state.
+A request walks: client -> gRPC -> KVServer.Put/Get -> kubekv.groups (concurrent requests share
+one log entry) -> rsm.Submit -> Raft.Start -> peers over kubekv.transport -> commit -> applyCh ->
+rsm -> ServiceState.DoOp -> KVServer.DoOp -> reply. KVServer, rsm and Raft are the lab's own
+code (as kvraft1.server.StartKVServer wires them), given two seams: PeerEnds for its peers and
+a DurablePersister for its state; kubekv.groups stands in front of the rsm as its Submit.
 
 A server also answers Control.Status (term, leadership, log size, fsyncs) to anyone, and, when
 started with faults=True (tests), Control.Block: the peers it must pretend it cannot reach.
@@ -50,7 +51,7 @@ log = logging.getLogger("kubekv.server")
 DEFAULT_MAXRAFTSTATE_BYTES = 32 * 1024 * 1024
 EXIT_STORAGE_FAILED = 3   # the exit status of a server whose disk failed it
 # What a data directory's records hold (its FORMAT file): Raft's LogEntry of rsm Ops of the
-# request classes below, the snapshot layout of ServiceState. Bump it whenever one of those
+# request classes below (alone or in a kubekv.groups.Batch), the snapshot layout of ServiceState. Bump it whenever one of those
 # changes, so an old directory is refused by name instead of failing to decode.
 DATA_FORMAT = "kubekv 2"
 # How long a new entry waits for others before the leader sends it (Raft's BATCH_WINDOW_MS is
