@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -77,15 +78,16 @@ def TestEtcdctlPutGetDelete(cluster: LocalCluster) -> None:
 
 
 def TestEtcdctlTxn(cluster: LocalCluster) -> None:
-    etcdctl(cluster, "put", "/t/k", "v1")
-    out = etcdctl(cluster, "txn", stdin='value("/t/k") = "v1"\n\nput /t/k v2\n\nget /t/k\n\n')
+    t = f"/t{uuid.uuid4().hex[:8]}"   # the cluster is the module's: a repeated run needs new keys
+    etcdctl(cluster, "put", f"{t}/k", "v1")
+    out = etcdctl(cluster, "txn", stdin=f'value("{t}/k") = "v1"\n\nput {t}/k v2\n\nget {t}/k\n\n')
     assert out.startswith("SUCCESS\n") and "OK" in out
-    out = etcdctl(cluster, "txn", stdin='value("/t/k") = "v1"\n\nput /t/k v3\n\nget /t/k\n\n')
-    assert out == "FAILURE\n\n/t/k\nv2\n"
+    out = etcdctl(cluster, "txn", stdin=f'value("{t}/k") = "v1"\n\nput {t}/k v3\n\nget {t}/k\n\n')
+    assert out == f"FAILURE\n\n{t}/k\nv2\n"
     # Kubernetes' create: mod_revision == 0, then put.
-    out = etcdctl(cluster, "txn", stdin='mod("/t/new") = "0"\n\nput /t/new created\n\n\n')
+    out = etcdctl(cluster, "txn", stdin=f'mod("{t}/new") = "0"\n\nput {t}/new created\n\n\n')
     assert out.startswith("SUCCESS")
-    assert etcdctl(cluster, "get", "/t/new") == "/t/new\ncreated\n"
+    assert etcdctl(cluster, "get", f"{t}/new") == f"{t}/new\ncreated\n"
 
 
 def TestEtcdctlWatchSeesLaterPutsAndDeletes(cluster: LocalCluster) -> None:
