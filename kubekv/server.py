@@ -51,8 +51,9 @@ log = logging.getLogger("kubekv.server")
 DEFAULT_MAXRAFTSTATE_BYTES = 32 * 1024 * 1024
 EXIT_STORAGE_FAILED = 3   # the exit status of a server whose disk failed it
 # What a data directory's records hold (its FORMAT file): Raft's LogEntry of rsm Ops of the
-# request classes below (alone or in a kubekv.groups.Batch), the snapshot layout of ServiceState. Bump it whenever one of those
-# changes, so an old directory is refused by name instead of failing to decode.
+# request classes below (alone or in a kubekv.groups.Batch), the snapshot layout of
+# ServiceState. Bump it whenever one of those changes, so an old directory is refused by name
+# instead of failing to decode.
 DATA_FORMAT = "kubekv 2"
 # How long a new entry waits for others before the leader sends it (Raft's BATCH_WINDOW_MS is
 # the lab's 5 ms). Here an RPC costs less than that wait, and entries that arrive while an

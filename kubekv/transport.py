@@ -18,8 +18,9 @@ bytes], ...]] in, one [ok, payload] per call out. The PeerEnds of a process shar
 connection per address; while BATCHES_IN_FLIGHT calls are on the wire, later calls queue and
 leave together in one Batch when a slot frees (a gRPC call costs ~0.4 ms of CPU on each side
 here, so 32 clients' Puts cost the leader a few calls, not 32). Raft's own calls never queue.
-Nothing is unpickled: labgob decodes only registered classes and checks their fields. A caller that is a peer (caller >= 0) may call the peer services
-(Raft.*); clients (caller -1) only the services added with clients=True.
+Nothing is unpickled: labgob decodes only registered classes and checks their fields. A caller
+that is a peer (caller >= 0) may call the peer services (Raft.*); clients (caller -1) only the
+services added with clients=True.
 
 Call keeps labrpc's contract: True only when the handler ran and `reply` now holds its answer;
 False on any failure (no server, timeout, a refused call), within CALL_TIMEOUT_S; it never
