@@ -30,9 +30,10 @@ within RECONNECT_BACKOFF_MAX_MS.
 Durability: before_send runs before a request leaves (the caller's Raft state must be on disk
 before a peer can act on it: a vote asked for), except for the methods in unsynced_methods (a
 leader's AppendEntries: Raft syncs its own new entries while they travel and counts them only
-once synced); after_handler runs after a handler returns and before its reply leaves (a vote
-granted, entries accepted, a client's OK). With a DurablePersister both are its Sync(), which
-groups concurrent callers into one fdatasync.
+once synced); after_handler runs after a peer's call returns and before its reply leaves (a
+vote granted, entries accepted). A client's call skips it: what a client is told was committed,
+so it is on a majority's disks already (a leader counts its own entries only once synced). With
+a DurablePersister both are its Sync(), which groups concurrent callers into one fdatasync.
 
 Faults (tests only; the server enables them with faults=True): Control.Block makes the server
 refuse calls from, and fail calls to, the peers it names, which is a network partition.
@@ -332,7 +333,7 @@ class RpcServer:
         with self._stats_mu:
             self._stats["calls"] += 1
         result = self._run(caller, svcMeth, args_bytes)
-        if result[0] and self.after_handler is not None:
+        if result[0] and caller >= 0 and self.after_handler is not None:
             self.after_handler()
         return msgpack.packb(result)
 
@@ -351,7 +352,7 @@ class RpcServer:
             self._stats["batched_calls"] += len(items)
         others = [self._batch_pool.submit(self._run, caller, *it) for it in items[1:]]
         results = [self._run(caller, *items[0])] + [f.result() for f in others]
-        if self.after_handler is not None and any(ok for ok, _ in results):
+        if caller >= 0 and self.after_handler is not None and any(ok for ok, _ in results):
             self.after_handler()
         return msgpack.packb(results)
 
