@@ -27,7 +27,7 @@ import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import msgpack
 
@@ -49,11 +49,15 @@ log = logging.getLogger("kubekv.server")
 # encodes and writes the whole state while applies wait (~0.2 s for 10 MB), so it should be rare,
 # as etcd's are (a snapshot per 100,000 entries); a 32 MiB log replays in ~0.5 s on restart.
 DEFAULT_MAXRAFTSTATE_BYTES = 32 * 1024 * 1024
+# Member i snapshots at (1 + i * this) * maxraftstate: the members' snapshots, which stall each
+# one's disk while the file is written, then rarely overlap (all three at once stalled commits).
+SNAPSHOT_STAGGER = 0.15
 EXIT_STORAGE_FAILED = 3   # the exit status of a server whose disk failed it
 # What a data directory's records hold (its FORMAT file): Raft's LogEntry of rsm Ops of the
 # request classes below (alone or in a kubekv.groups.Batch), the snapshot layout of
 # ServiceState. Bump it whenever one of those changes, so an old directory is refused by name
-# instead of failing to decode.
+# instead of failing to decode; a change that this code still reads both ways of (the MVCC
+# snapshot's format 2, chunked, beside 1) keeps it.
 DATA_FORMAT = "kubekv 2"
 # How long a new entry waits for others before the leader sends it (Raft's BATCH_WINDOW_MS is
 # the lab's 5 ms). Here an RPC costs less than that wait, and entries that arrive while an
@@ -120,9 +124,11 @@ class ServiceState(StateMachine):
     clients the second.
     """
 
-    def __init__(self, kv: KVServer, mvcc: MVCCStore) -> None:
+    def __init__(self, kv: KVServer, mvcc: MVCCStore,
+                 prepare: Callable[[bytes], None] | None = None) -> None:
         self.kv = kv
         self.mvcc = mvcc
+        self.prepare = prepare   # writes a snapshot's file ahead of its save (PrepareSnapshot)
 
     def DoOp(self, req: Any) -> Any:
         if isinstance(req, Batch):
@@ -135,7 +141,19 @@ class ServiceState(StateMachine):
         return self.mvcc.DoOp(req) if isinstance(req, EtcdOp) else self.kv.DoOp(req)
 
     def Snapshot(self) -> bytes:
-        return msgpack.packb([self.kv.Snapshot(), self.mvcc.Snapshot()])
+        return self.SnapshotLater()()
+
+    def SnapshotLater(self) -> Callable[[], bytes]:
+        """The lab's KV state is encoded now (its own Snapshot), the etcd store's later; then
+        the file is written, off the path of the syncs that acknowledge writes."""
+        kv, mvcc = self.kv.Snapshot(), self.mvcc.SnapshotLater()
+
+        def encode() -> bytes:
+            data = msgpack.packb([kv, mvcc()])
+            if self.prepare is not None:
+                self.prepare(data)
+            return data
+        return encode
 
     def Restore(self, data: bytes) -> None:
         try:
@@ -241,8 +259,8 @@ class KubeKVServer:
             labgob.Register(cls)
         kv = KVServer(self.me)
         try:
-            kv.rsm = MakeRSM(self.ends, self.me, self.persister, self.maxraftstate,
-                             ServiceState(kv, self.mvcc))
+            kv.rsm = MakeRSM(self.ends, self.me, self.persister, self.rsm_maxraftstate(),
+                             ServiceState(kv, self.mvcc, self.prepare_snapshot))
         except (labgob.LabgobError, ValueError) as exc:
             self.persister.Close()
             self.rpc.stop()
@@ -270,6 +288,23 @@ class KubeKVServer:
             self.placement = RolePlacement(self.me, len(self.peers), lambda: self.raft.GetState()[1])
             self.placement.start()
         log.info("server %d of cluster %s serving on %s", self.me, self.cluster, self.address)
+
+    def rsm_maxraftstate(self) -> int:
+        """This member's snapshot threshold: maxraftstate, staggered by member id."""
+        if self.maxraftstate <= 0:
+            return self.maxraftstate
+        return int(self.maxraftstate * (1 + SNAPSHOT_STAGGER * self.me))
+
+    def prepare_snapshot(self, data: bytes) -> None:
+        """The persister's PrepareSnapshot; a storage failure ends the process, as in sync()."""
+        try:
+            self.persister.PrepareSnapshot(data)
+        except StorageError as exc:
+            if self._stopping.is_set():
+                return          # closed under it: the snapshot is simply not taken
+            log.critical("server %d: %s", self.me, exc)
+            logging.shutdown()
+            os._exit(EXIT_STORAGE_FAILED)
 
     def sync(self) -> None:
         """Make everything Raft saved durable; a storage failure ends the process at once.

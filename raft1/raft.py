@@ -438,8 +438,10 @@ class Raft(raftapi.Raft):
     def Snapshot(self, index: int, snapshot: bytes) -> None:
         """The service saved everything through index in snapshot: drop those log entries."""
         with self.mu:
-            if index <= self.log_base or index > self.commitIndex:
-                return  # already compacted further (e.g. by InstallSnapshot), or not committed
+            if self.dead or index <= self.log_base or index > self.commitIndex:
+                # Killed (its persister may be closed), already compacted further (e.g. by
+                # InstallSnapshot), or not committed.
+                return
             self.compact_log(index, self.term_at(index))
             self.snapshot = snapshot
             self.persist()

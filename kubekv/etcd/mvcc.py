@@ -30,7 +30,8 @@ Lease expiry is not decided here: the leader submits a LeaseRevoke when a lease 
 
 State: per key a list of records (main rev, sub rev, create rev, version, value, lease), version 0
 marking a deletion, kept until compaction; a sorted list of keys for range scans; leases with
-their granted TTL and attached keys. Snapshot() is msgpack of exactly that.
+their granted TTL and attached keys. Snapshot() is msgpack of exactly that, the keys' histories
+in chunks; SnapshotLater() copies the state at once and encodes it later (see rsm.rsm).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ MAX_LEASE_TTL_S = 9_000_000_000
 # 250-450 ms) that formula gives 1 s, too short for a Python cluster on a busy machine, where a
 # keep-alive can also wait out a commit timeout and a retry at another member: take 5 s.
 MIN_LEASE_TTL_S = 5
+# Keys per msgpack call when a snapshot is encoded: each call holds the GIL (~2 ms for 1,000
+# keys), so the threads serving requests run between chunks.
+SNAPSHOT_CHUNK_KEYS = 1000
 
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT
 _STATUS_BY_VALUE = {c.value[0]: c for c in grpc.StatusCode}
@@ -346,18 +350,33 @@ class MVCCStore(StateMachine):
             return resp
 
     def Snapshot(self) -> bytes:
-        """msgpack of the whole state: revisions, every key's history, leases."""
+        """msgpack of the whole state: revisions, every key's history, leases, recent results."""
+        return self.SnapshotLater()()
+
+    def SnapshotLater(self) -> Callable[[], bytes]:
+        """Snapshot() in two steps: copy the state now (O(keys), under the lock), and encode the
+        copy when the returned function runs, on any thread, whatever was applied meanwhile."""
         with self._mu:
-            keys = []
-            for key in self._keys:
-                recs = [[r.main, r.sub] if r.version == 0 else r for r in self._hist[key]]  # tuples pack as lists
-                keys.append([key, recs])
+            # A key's list only grows between applies (compaction makes a new one), so its
+            # length now bounds what the snapshot holds: no copy of 10^5 lists, no GC pass.
+            hist, keys = dict(self._hist), list(self._keys)
+            lengths = list(map(len, map(hist.__getitem__, keys)))
             leases = [[lid, ttl] for lid, (ttl, _) in sorted(self._leases.items())]
-            done = [[i, r.code.value[0], r.message] if isinstance(r, EtcdError)
-                    else [i, type(r).__name__, r.SerializeToString()] for i, r in self._done.items()]
-            state = {"v": 1, "rev": self._rev, "compact": self._compact, "keys": keys, "leases": leases,
-                     "done": done}
-        return msgpack.packb(state, use_bin_type=True)
+            done = list(self._done.items())
+            head = {"v": 2, "rev": self._rev, "compact": self._compact, "leases": leases}
+
+        def encode() -> bytes:
+            chunks = []
+            for i in range(0, len(keys), SNAPSHOT_CHUNK_KEYS):
+                chunk = [[key, [[r.main, r.sub] if r.version == 0 else r  # tuples pack as lists
+                                for r in hist[key][:n]]]
+                         for key, n in zip(keys[i:i + SNAPSHOT_CHUNK_KEYS],
+                                           lengths[i:i + SNAPSHOT_CHUNK_KEYS])]
+                chunks.append(msgpack.packb(chunk, use_bin_type=True))
+            results = [[i, r.code.value[0], r.message] if isinstance(r, EtcdError)
+                       else [i, type(r).__name__, r.SerializeToString()] for i, r in done]
+            return msgpack.packb({**head, "done": results, "chunks": chunks}, use_bin_type=True)
+        return encode
 
     def Restore(self, data: bytes) -> None:
         """Replace the state by a Snapshot() (b"": an empty store); watchers catch up from it.
@@ -377,7 +396,7 @@ class MVCCStore(StateMachine):
             self._resync_watchers()
 
     def _load(self, state: dict) -> None:
-        if state["v"] != 1:
+        if state["v"] not in (1, 2):
             raise ValueError(f"snapshot format {state['v']!r}")
         self._rev = int(state["rev"])
         self._compact = int(state["compact"])
@@ -390,7 +409,10 @@ class MVCCStore(StateMachine):
                 if cls is None:
                     raise ValueError(f"unknown response type {what!r}")
                 self._done[int(op_id)] = cls.FromString(bytes(body))
-        for key, recs in state["keys"]:
+        # Format 1 (kubekv 2 data directories) lists the keys whole, format 2 in chunks.
+        keys = state["keys"] if state["v"] == 1 else \
+            (kr for chunk in state["chunks"] for kr in msgpack.unpackb(chunk, raw=False))
+        for key, recs in keys:
             hist = []
             for r in recs:
                 if len(r) == 2:
@@ -746,11 +768,11 @@ class MVCCStore(StateMachine):
             if recs[0].main > rev:
                 continue
             i = bisect.bisect_right(recs, rev, key=_main_of)
-            if recs[i - 1].version == 0:
-                del recs[:i]
+            # A new list, never `del recs[:i]`: a snapshot being encoded may hold the old one.
+            recs = recs[i:] if recs[i - 1].version == 0 else recs[i - 1:]
+            if recs:
+                self._hist[key] = recs
             else:
-                del recs[:i - 1]
-            if not recs:
                 del self._hist[key]
                 emptied = True
         if emptied:

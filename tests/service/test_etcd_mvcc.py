@@ -15,6 +15,7 @@ import threading
 import time
 
 import grpc
+import msgpack
 import pytest
 
 import labgob
@@ -571,6 +572,35 @@ def TestSnapshotRestoreRoundTrip():
     assert r.revision == 1 and r.lease_ids() == [] and rng(r, b"\0", b"\0").count == 0
     with pytest.raises(ValueError):
         r.Restore(b"\x93garbage")
+
+
+def TestSnapshotLaterEncodesTheStateAtItsCall():
+    """SnapshotLater copies at once and encodes later: writes and a compaction in between (the
+    apply thread goes on while a snapshot is encoded) are not in it."""
+    s = _busy_store()
+    for i in range(2500):                       # more keys than one encoding chunk
+        put(s, b"m%05d" % i, b"v")
+    expected, rev = s.Snapshot(), s.revision
+    later = s.SnapshotLater()
+    put(s, b"k00", b"after")
+    put(s, b"new-key", b"after")
+    ok(compact(s, s.revision))                  # rewrites every key's history
+    delete(s, b"m", b"n")
+    assert later() == expected
+    r = MVCCStore()
+    r.Restore(expected)
+    assert r.revision == rev < s.revision and rng(r, b"m", b"n").count == 2500
+
+
+def TestSnapshotOfTheFirstFormatStillRestores():
+    """A data directory of format "kubekv 2" holds format-1 MVCC snapshots: keys not chunked."""
+    s = _busy_store()
+    state = msgpack.unpackb(s.Snapshot(), raw=False)
+    keys = [kr for chunk in state.pop("chunks") for kr in msgpack.unpackb(chunk, raw=False)]
+    old = msgpack.packb({**state, "v": 1, "keys": keys}, use_bin_type=True)
+    r = MVCCStore()
+    r.Restore(old)
+    assert r.Snapshot() == s.Snapshot()
 
 
 def TestSnapshotSizeFollowsLiveDataAndHistory():

@@ -520,6 +520,68 @@ def TestSnapshotFilesAreReplacedAndLeftoversRemoved(tmp_path):
     p.Close()
 
 
+def TestPreparedSnapshotIsWrittenOnceAndSurvivesReopen(tmp_path, monkeypatch):
+    d = tmp_path / "d"
+    p = DurablePersister(d)
+    p.SaveLog(b"s", 0, 1, [b"a", b"b"], b"")
+    p.Sync()
+    sn = b"a big snapshot " * 1000
+    p.PrepareSnapshot(sn)
+    assert len(snapshots(d)) == 1         # on disk before any save names it
+    written = []
+    real = DurablePersister._write_snapshot
+    monkeypatch.setattr(DurablePersister, "_write_snapshot",
+                        lambda self, seq, data, where=None: (written.append(seq),
+                                                             real(self, seq, data, where)))
+    p.SaveLog(b"s2", 2, 3, [b"c"], sn)    # this very object: its file is the prepared one
+    p.Sync()
+    assert written == [] and len(snapshots(d)) == 1
+    p = reopened(p, d)
+    assert p.ReadSnapshot() == sn and p.ReadLog() == (b"s2", 2, [b"c"])
+    # A snapshot that is equal but not prepared is written by the Sync, as before.
+    p.SaveLog(b"s3", 3, 4, [], b"another")
+    p.Sync()
+    assert len(written) == 1 and len(snapshots(d)) == 1
+    p.Close()
+
+
+def TestPreparedSnapshotNeverSavedIsDeleted(tmp_path):
+    d = tmp_path / "d"
+    p = DurablePersister(d)
+    p.SaveLog(b"s", 0, 1, [b"a"], b"")
+    p.Sync()
+    p.PrepareSnapshot(b"never saved")     # e.g. Raft ignored it: InstallSnapshot came first
+    p = reopened(p, d)                    # a crash here leaves only an unreferenced file
+    assert snapshots(d) == [] and p.ReadSnapshot() == b""
+    stale, saved = b"stale", bytes(bytearray(b"saved"))
+    p.PrepareSnapshot(stale)
+    p.PrepareSnapshot(saved)
+    p.SaveLog(b"s", 1, 2, [], saved)
+    p.Sync()                              # the older prepared file goes once this is durable
+    assert [os.path.basename(s) for s in snapshots(d)] == ["snap-0000000000000003.snap"]
+    p.PrepareSnapshot(bytes(bytearray(b"next")))
+    p.SaveLog(b"s", 1, 2, [], bytes(bytearray(b"next")))  # equal, not the prepared object:
+    p.Sync()                                              # written anew; the prepared one goes
+    assert [os.path.basename(s) for s in snapshots(d)] == ["snap-0000000000000005.snap"]
+    p = reopened(p, d)
+    assert p.ReadSnapshot() == b"next" and len(snapshots(d)) == 1
+    p.Close()
+
+
+def TestPrepareSnapshotOnAClosedOrFailedPersisterRaises(tmp_path, monkeypatch):
+    p = DurablePersister(tmp_path / "d")
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "EIO")))
+    with pytest.raises(StorageError, match="sync of snapshot .* failed"):
+        p.PrepareSnapshot(b"x")
+    with pytest.raises(StorageError):     # failed for good, like a failed Sync
+        p.Sync()
+    monkeypatch.undo()
+    q = DurablePersister(tmp_path / "e")
+    q.Close()
+    with pytest.raises(StorageError, match="closed"):
+        q.PrepareSnapshot(b"x")
+
+
 @pytest.mark.parametrize("at", [3, 20, storage.SNAP_HEADER_SIZE + 4])
 def TestReferencedSnapshotWithAFlippedByteIsCorruption(tmp_path, at):
     d = tmp_path / "d"
