@@ -234,6 +234,10 @@ class DurablePersister:
     COMPACT_RATIO = 4          # checkpoint when segment bytes > RATIO * live bytes + SLACK
     COMPACT_SLACK = 4 << 20
     CHECKPOINT_CHUNK = 1 << 20  # entry bytes per ENTRIES record in a checkpoint segment
+    # A new file (a snapshot, a checkpoint) is flushed this many bytes at a time: under ext4's
+    # ordered mode another file's fsync waits for all dirty data, so a WAL fdatasync that came
+    # during a 15 MB snapshot write waited 0.1-0.2 s; now for at most this much.
+    FILE_SYNC_CHUNK_BYTES = 1 << 20
 
     def __init__(self, data_dir: Union[str, os.PathLike], identity: Optional[str] = None,
                  data_format: Optional[str] = None) -> None:
@@ -611,8 +615,17 @@ class DurablePersister:
         where(f"write of {what} {tmp}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:
+            step, unsynced = self.FILE_SYNC_CHUNK_BYTES, 0
             for chunk in chunks:
-                _write_all(fd, chunk)
+                mv = memoryview(chunk)
+                for i in range(0, len(mv), step):
+                    if unsynced >= step:
+                        where(f"sync of {what} {tmp}")
+                        self._datasync(fd)
+                        where(f"write of {what} {tmp}")
+                        unsynced = 0
+                    _write_all(fd, mv[i:i + step])
+                    unsynced += len(mv[i:i + step])
             where(f"sync of {what} {tmp}")
             sync(fd)
         finally:

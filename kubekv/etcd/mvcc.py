@@ -39,6 +39,7 @@ from __future__ import annotations
 import bisect
 import collections
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
@@ -373,6 +374,7 @@ class MVCCStore(StateMachine):
                          for key, n in zip(keys[i:i + SNAPSHOT_CHUNK_KEYS],
                                            lengths[i:i + SNAPSHOT_CHUNK_KEYS])]
                 chunks.append(msgpack.packb(chunk, use_bin_type=True))
+                time.sleep(0)   # give the GIL away now, not after the 5 ms switch interval
             results = [[i, r.code.value[0], r.message] if isinstance(r, EtcdError)
                        else [i, type(r).__name__, r.SerializeToString()] for i, r in done]
             return msgpack.packb({**head, "done": results, "chunks": chunks}, use_bin_type=True)
