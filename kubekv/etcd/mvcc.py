@@ -369,10 +369,10 @@ class MVCCStore(StateMachine):
         def encode() -> bytes:
             chunks = []
             for i in range(0, len(keys), SNAPSHOT_CHUNK_KEYS):
-                chunk = [[key, [[r.main, r.sub] if r.version == 0 else r  # tuples pack as lists
-                                for r in hist[key][:n]]]
-                         for key, n in zip(keys[i:i + SNAPSHOT_CHUNK_KEYS],
-                                           lengths[i:i + SNAPSHOT_CHUNK_KEYS])]
+                # Records pack as they are (tuples as arrays), tombstones too: half the time
+                # of shortening each tombstone to [main, sub] in Python (format 1 did).
+                chunk = [[key, hist[key][:n]] for key, n in zip(keys[i:i + SNAPSHOT_CHUNK_KEYS],
+                                                                lengths[i:i + SNAPSHOT_CHUNK_KEYS])]
                 chunks.append(msgpack.packb(chunk, use_bin_type=True))
                 time.sleep(0)   # give the GIL away now, not after the 5 ms switch interval
             results = [[i, r.code.value[0], r.message] if isinstance(r, EtcdError)
