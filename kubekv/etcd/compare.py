@@ -91,9 +91,12 @@ def check_perf(endpoints: list[str], load: str) -> dict[str, Any]:
     r = subprocess.run(["etcdctl", f"--endpoints={','.join(endpoints)}", "check", "perf", f"--load={load}"],
                        capture_output=True, text=True, env=_etcdctl_env(), timeout=300)
     out = r.stdout + r.stderr
-    verdicts = [line.strip() for line in out.splitlines() if line.startswith(("PASS", "FAIL"))]
+    # A failed check prints FAIL only on its first line: "FAIL: Throughput too low: ...", then
+    # "Slowest request took too long: 1.3s", "Stddev too high: ...", and a last "FAIL".
+    verdicts = [line.strip() for line in out.splitlines()
+                if line.startswith(("PASS", "FAIL", "Slowest", "Stddev"))]
     tput = re.search(r"(\d+) writes/s", out)
-    slow = re.search(r"Slowest request took ([\d.]+)s", out)
+    slow = re.search(r"Slowest request took (?:too long: )?([\d.]+)s", out)
     return {"pass": r.returncode == 0 and bool(verdicts) and not any(v.startswith("FAIL") for v in verdicts),
             "writes_s": int(tput.group(1)) if tput else 0,
             "slowest_s": float(slow.group(1)) if slow else float("nan"),
