@@ -141,7 +141,8 @@ class RSM:
         # how many bytes of Raft state one applied command took (unknown at first: infinite).
         self.applied_since_snapshot = 0
         self.bytes_per_entry = float("inf")
-        self.snapshotting = False   # a SnapshotLater encoding is running (reader thread only)
+        # A SnapshotLater encoding is running: set by the reader, cleared by that encoding.
+        self.snapshotting = False
 
     # -- the service side -------------------------------------------------------------------
 
