@@ -442,10 +442,12 @@ class Raft(raftapi.Raft):
                 # Killed (its persister may be closed), already compacted further (e.g. by
                 # InstallSnapshot), or not committed.
                 return
+            dropped = self.log   # freed once the lock is released: 10^5 entries took ~30 ms
             self.compact_log(index, self.term_at(index))
             self.snapshot = snapshot
             self.persist()
             dlog.DPrintf(dlog.SNAPSHOT, self.me, "service snapshot through %d", index)
+        del dropped
 
     def read_index(self) -> tuple[int, int] | None:
         """(commitIndex, term) to serve a linearizable read at, without a log entry; or None.
