@@ -419,10 +419,8 @@ class DurablePersister:
             self._write_snapshot(seq, sn, step.append)
             step.append(f"fsync of directory {self._dir}")
             self._fsync(self._dir_fd)
-        except OSError as e:
-            err = StorageError(f"{step[-1]} failed: {e}. The persister for {self._dir} is now "
-                               f"failed and refuses every call; restart the server, which "
-                               f"recovers what was durable")
+        except BaseException as e:
+            err = self._failure(step[-1], e)
             with self._cv:
                 self._failed = err
                 self._preparing -= 1
@@ -543,15 +541,7 @@ class DurablePersister:
         try:
             self._write_batch(batch)
         except BaseException as e:
-            if isinstance(e, OSError):
-                msg = (f"{self._where} failed: {e}. The persister for {self._dir} is now failed "
-                       f"and refuses every call (data after a failed write or fsync cannot be "
-                       f"trusted, and retrying could falsely succeed); restart the server, which "
-                       f"recovers what was durable")
-            else:
-                msg = (f"{self._where} failed unexpectedly ({type(e).__name__}: {e}); the "
-                       f"persister for {self._dir} is now failed; restart the server")
-            err = StorageError(msg)
+            err = self._failure(self._where, e)
             with self._cv:
                 self._failed = err
                 self._syncing = False
@@ -562,6 +552,16 @@ class DurablePersister:
             self._syncing = False
             self._stats["syncs"] += 1
             self._cv.notify_all()
+
+    def _failure(self, where: str, e: BaseException) -> StorageError:
+        """The error that fails this persister for good: `where` (a step) raised e."""
+        if isinstance(e, OSError):
+            return StorageError(
+                f"{where} failed: {e}. The persister for {self._dir} is now failed and refuses "
+                f"every call (data after a failed write or fsync cannot be trusted, and retrying "
+                f"could falsely succeed); restart the server, which recovers what was durable")
+        return StorageError(f"{where} failed unexpectedly ({type(e).__name__}: {e}); the "
+                            f"persister for {self._dir} is now failed; restart the server")
 
     def _take_batch(self) -> _Batch:
         b = _Batch(upto=self._queued, data=self._pending, nrecords=self._pending_records,
@@ -624,8 +624,9 @@ class DurablePersister:
                         self._datasync(fd)
                         where(f"write of {what} {tmp}")
                         unsynced = 0
-                    _write_all(fd, mv[i:i + step])
-                    unsynced += len(mv[i:i + step])
+                    piece = mv[i:i + step]
+                    _write_all(fd, piece)
+                    unsynced += len(piece)
             where(f"sync of {what} {tmp}")
             sync(fd)
         finally:
